@@ -1,0 +1,199 @@
+/*
+ * api/app.c — module start and stop order (see app.h).
+ */
+#include "api/app.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api_internal.h"
+#include "buffer/colbuf.h"
+#include "catalog/catalog.h"
+#include "codec/codec.h"
+#include "flush/flusher.h"
+#include "flush/writer.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
+#include "storage/storage.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+static void init_metrics(struct app *app)
+{
+    app->m_ingest_records = metrics_counter("arc_ingest_records_total", "Rows accepted", NULL);
+    app->m_ingest_bytes =
+        metrics_counter("arc_ingest_bytes_total", "Decoded write body bytes", NULL);
+    app->m_ingest_batches =
+        metrics_counter("arc_ingest_batches_total", "Batches admitted to the buffer", NULL);
+    app->m_ingest_errors =
+        metrics_counter("arc_ingest_errors_total", "Write requests answered with an error", NULL);
+    app->m_lines_rejected = metrics_counter("arc_ingest_lines_rejected_total",
+                                            "Line-protocol lines rejected", NULL);
+    app->m_lp_requests =
+        metrics_counter("arc_lineprotocol_requests_total", "Line-protocol write requests", NULL);
+    app->m_lp_records =
+        metrics_counter("arc_lineprotocol_records_total", "Line-protocol rows accepted", NULL);
+    app->m_mp_requests =
+        metrics_counter("arc_msgpack_requests_total", "MessagePack write requests", NULL);
+    app->m_mp_records =
+        metrics_counter("arc_msgpack_records_total", "MessagePack rows accepted", NULL);
+    app->m_backpressure = metrics_counter("arc_buffer_backpressure_rejections_total",
+                                          "Writes refused because the buffer is full", NULL);
+    app->m_body_decomp_too_large =
+        metrics_counter("arc_request_body_rejected_total", "Request bodies rejected",
+                        "reason=\"decompressed_too_large\"");
+    app->m_body_bad_encoding = metrics_counter(
+        "arc_request_body_rejected_total", "Request bodies rejected", "reason=\"bad_encoding\"");
+    (void)metrics_counter("arc_request_body_rejected_total", "Request bodies rejected",
+                          "reason=\"too_large\"");
+    (void)metrics_counter("arc_ingest_records_dropped_total", "Rows dropped",
+                          "reason=\"flush_failed\"");
+    struct metric *up = metrics_gauge("arc_uptime_seconds", "Seconds since start", NULL);
+    metric_set(up, 0);
+}
+
+/* mkdir -p for the directory that will hold `path` (a file). */
+static int ensure_parent_dir(const char *path, struct errbuf *eb)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    char *dir = dirname(tmp);
+    char cur[1024];
+    size_t n = 0;
+    for (const char *p = dir; *p && n + 1 < sizeof(cur); p++) {
+        cur[n++] = *p;
+        cur[n] = '\0';
+        if ((*p == '/' && n > 1) || p[1] == '\0') {
+            if (mkdir(cur, 0755) != 0 && errno != EEXIST)
+                return errbuf_set(eb, RC_IO, "cannot create directory %s: %s", cur,
+                                  strerror(errno));
+        }
+    }
+    return RC_OK;
+}
+
+/* The catalog lives next to the token database (SPEC §5.7 auth.db_path):
+ * <dir of auth.db_path>/catalog.db. */
+static void catalog_path(const struct config *cfg, char *out, size_t cap)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", cfg->auth.db_path);
+    snprintf(out, cap, "%s/catalog.db", dirname(tmp));
+}
+
+int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
+{
+    memset(app, 0, sizeof(*app));
+    app->cfg = cfg;
+    app->start_us = time_now_us();
+    app->start_mono_ns = time_mono_ns();
+    init_metrics(app);
+    codec_inflight_configure((size_t)cfg->server.max_inflight_body_mb << 20);
+    int rc;
+
+    if (strcmp(cfg->storage.backend, "local") != 0) {
+        rc = errbuf_set(eb, RC_INVALID,
+                        "storage.backend=%s: only \"local\" is available in this build",
+                        cfg->storage.backend);
+        goto fail;
+    }
+    if ((rc = storage_new_local(cfg->storage.local.base_path, &app->storage, eb)))
+        goto fail;
+
+    char cpath[1100];
+    catalog_path(cfg, cpath, sizeof(cpath));
+    if ((rc = ensure_parent_dir(cpath, eb)))
+        goto fail;
+    if ((rc = catalog_open(cpath, &app->catalog, eb)))
+        goto fail;
+
+    struct flush_writer_options wo = {
+        .compression = cfg->ingestion.compression,
+        .sort_keys = (const char *const *)cfg->ingestion.sort_keys.items,
+        .n_sort_keys = cfg->ingestion.sort_keys.count,
+        .flush_timeout_seconds = cfg->ingestion.flush_timeout_seconds,
+    };
+    if ((rc = flush_writer_new(app->storage, app->catalog, &wo, &app->writer, eb)))
+        goto fail;
+    struct catalog_reconcile_stats rs;
+    if ((rc = flush_catalog_reconcile(app->catalog, app->storage, &rs, eb)))
+        goto fail;
+    log_info("catalog", "reconciled with storage listed=%llu added=%llu removed=%llu",
+             (unsigned long long)rs.listed, (unsigned long long)rs.added,
+             (unsigned long long)rs.removed);
+
+    struct colbuf_limits lim = {
+        .flush_rows = (size_t)cfg->ingestion.buffer_size,
+        .max_age_ms = cfg->ingestion.buffer_age_seconds * 1000,
+        .hard_limit_rows = (size_t)cfg->ingestion.buffer_hard_limit,
+        .max_total_bytes = (size_t)cfg->ingestion.max_total_buffer_mb << 20,
+    };
+    struct colbuf_retry retry = {.retry_limit = (uint32_t)cfg->ingestion.flush_retry_limit};
+    if ((rc = colbuf_new(&lim, &retry, &app->colbuf, eb)))
+        goto fail;
+    struct flusher_options fo = {.nworkers = 2};
+    if ((rc = flusher_start(app->colbuf, flush_writer_sink(app->writer), &fo, &app->flusher, eb)))
+        goto fail;
+
+    size_t nroutes;
+    const struct http_route *routes = api_routes(&nroutes);
+    char origins[1024] = "";
+    for (size_t i = 0; i < cfg->cors.origins.count; i++) {
+        size_t l = strlen(origins);
+        snprintf(origins + l, sizeof(origins) - l, "%s%s", i ? "," : "", cfg->cors.origins.items[i]);
+    }
+    struct http_options ho = {
+        .host = cfg->server.host,
+        .port = (int)cfg->server.port,
+        .max_body_bytes = (size_t)cfg->server.max_request_size_mb << 20,
+        .max_connections = (unsigned)cfg->server.max_connections,
+        .idle_timeout_s = (unsigned)cfg->server.idle_timeout_seconds,
+        .max_concurrent_requests = (unsigned)cfg->server.max_concurrent_requests,
+        .cors_origins = origins,
+    };
+    if ((rc = http_server_start(&ho, routes, nroutes, NULL, app, &app->http, eb)))
+        goto fail;
+    atomic_store(&app->startup_complete, true);
+    log_info("server", "listening host=%s port=%d storage=%s base_path=%s", cfg->server.host,
+             http_server_port(app->http), cfg->storage.backend, cfg->storage.local.base_path);
+    return RC_OK;
+
+fail:
+    app_stop(app);
+    return rc;
+}
+
+int app_port(const struct app *app)
+{
+    return app->http ? http_server_port(app->http) : 0;
+}
+
+int app_stop(struct app *app)
+{
+    int rc = RC_OK;
+    int64_t grace_ms = app->cfg->server.shutdown_timeout_seconds * 1000;
+    int64_t deadline = time_mono_ms() + grace_ms;
+    atomic_store(&app->shutting_down, true);
+    if (app->http) {
+        http_server_quiesce(app->http);
+        if (!http_server_drain(app->http, grace_ms / 2))
+            log_warn("server", "in-flight requests still running at shutdown count=%u",
+                     http_server_inflight(app->http));
+    }
+    if (app->flusher) {
+        int64_t left = deadline - time_mono_ms();
+        if (left < 1000)
+            left = 1000;
+        rc = flusher_stop(&app->flusher, left);
+    }
+    http_server_stop(&app->http);
+    colbuf_free(&app->colbuf);
+    flush_writer_free(&app->writer);
+    catalog_close(&app->catalog);
+    storage_free(&app->storage);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * api/routes.c — the route table: every endpoint, its permission and body
+ * handling (SPEC Appendix A). Read-only; shared by all HTTP threads.
+ */
+#include "api/api_internal.h"
+
+#define WRITE_ROUTE(path, fn)                                                                      \
+    {"POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL}
+
+static const struct http_route routes[] = {
+    {"GET", "/", api_root, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/health", api_health, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/ready", api_ready, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/ping", api_ping, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/metrics", api_metrics_prometheus, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* Ingestion (SPEC §1.1). */
+    WRITE_ROUTE("/write", api_write_lp),
+    WRITE_ROUTE("/api/v1/write", api_write_lp),
+    WRITE_ROUTE("/api/v2/write", api_write_lp),
+    WRITE_ROUTE("/api/v1/write/influxdb", api_write_lp),
+    WRITE_ROUTE("/api/v1/write/line-protocol", api_write_lp),
+    WRITE_ROUTE("/api/v1/write/msgpack", api_write_msgpack),
+    {"POST", "/api/v1/write/flush", api_write_flush, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/write/line-protocol/flush", api_write_flush, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/stats", api_write_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/line-protocol/stats", api_write_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/health", api_write_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/line-protocol/health", api_write_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/msgpack/stats", api_msgpack_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/write/msgpack/spec", api_msgpack_spec, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* InfluxDB 1.x client friendliness (SPEC §4.13). */
+    {"POST", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_NONE, NULL, NULL, NULL},
+};
+
+const struct http_route *api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
