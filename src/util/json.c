@@ -26,9 +26,9 @@
 #include "util/mem.h"
 
 struct json_member {
-    const char *key;           /* NUL-terminated, in the arena */
+    const char *key; /* NUL-terminated, in the arena */
     size_t key_len;
-    struct json_value *val;    /* arrays use only val */
+    struct json_value *val; /* arrays use only val */
 };
 
 struct json_value {
@@ -38,10 +38,10 @@ struct json_value {
         struct {
             double d;
             int64_t i;
-            bool is_int;       /* written as an integer that fits int64 */
+            bool is_int; /* written as an integer that fits int64 */
         } num;
         struct {
-            const char *s;     /* NUL-terminated, in the arena */
+            const char *s; /* NUL-terminated, in the arena */
             size_t len;
         } str;
         struct {
@@ -72,7 +72,7 @@ struct json_doc {
 };
 
 struct parser {
-    const char *p;        /* input */
+    const char *p; /* input */
     size_t len;
     size_t pos;
     int depth;
@@ -284,14 +284,38 @@ static int parse_string(struct parser *ps, const char **out_s, size_t *out_len)
         if (c == '\\') {
             char e = ps->p[i + 1];
             switch (e) {
-            case '"': buf[o++] = '"'; i += 2; continue;
-            case '\\': buf[o++] = '\\'; i += 2; continue;
-            case '/': buf[o++] = '/'; i += 2; continue;
-            case 'b': buf[o++] = '\b'; i += 2; continue;
-            case 'f': buf[o++] = '\f'; i += 2; continue;
-            case 'n': buf[o++] = '\n'; i += 2; continue;
-            case 'r': buf[o++] = '\r'; i += 2; continue;
-            case 't': buf[o++] = '\t'; i += 2; continue;
+            case '"':
+                buf[o++] = '"';
+                i += 2;
+                continue;
+            case '\\':
+                buf[o++] = '\\';
+                i += 2;
+                continue;
+            case '/':
+                buf[o++] = '/';
+                i += 2;
+                continue;
+            case 'b':
+                buf[o++] = '\b';
+                i += 2;
+                continue;
+            case 'f':
+                buf[o++] = '\f';
+                i += 2;
+                continue;
+            case 'n':
+                buf[o++] = '\n';
+                i += 2;
+                continue;
+            case 'r':
+                buf[o++] = '\r';
+                i += 2;
+                continue;
+            case 't':
+                buf[o++] = '\t';
+                i += 2;
+                continue;
             case 'u': break;
             default: return fail(ps, i, "invalid escape sequence in string");
             }
@@ -526,9 +550,7 @@ static int parse_value(struct parser *ps, struct json_value *out)
         rc = c == '{' ? parse_object(ps, out) : parse_array(ps, out);
         ps->depth--;
         return rc;
-    case '"':
-        out->type = JSON_STRING;
-        return parse_string(ps, &out->u.str.s, &out->u.str.len);
+    case '"': out->type = JSON_STRING; return parse_string(ps, &out->u.str.s, &out->u.str.len);
     case 't':
         if (!match_word(ps, "true"))
             break;
@@ -659,8 +681,7 @@ const struct json_value *json_arr_at(const struct json_value *v, size_t i)
     return v->u.arr.items[i];
 }
 
-const struct json_value *json_obj_getn(const struct json_value *v, const char *key,
-                                       size_t key_len)
+const struct json_value *json_obj_getn(const struct json_value *v, const char *key, size_t key_len)
 {
     if (!v || v->type != JSON_OBJECT || !key)
         return NULL;

@@ -104,8 +104,7 @@ const struct json_value *json_arr_at(const struct json_value *v, size_t i);
 const struct json_value *json_obj_get(const struct json_value *v, const char *key);
 
 /* Same with a key of explicit length. */
-const struct json_value *json_obj_getn(const struct json_value *v, const char *key,
-                                       size_t key_len);
+const struct json_value *json_obj_getn(const struct json_value *v, const char *key, size_t key_len);
 
 /* Member count (duplicates counted); 0 if v is not an object. Members keep
  * their document order. */
