@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "auth/auth.h"
 #include "metrics/metrics.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -66,7 +67,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
     if (i < argc && argv[i][0] != '-') {
         cli->command = argv[i++];
         if (strcmp(cli->command, "serve") && strcmp(cli->command, "version") &&
-            strcmp(cli->command, "config") && strcmp(cli->command, "help")) {
+            strcmp(cli->command, "config") && strcmp(cli->command, "help") &&
+            strcmp(cli->command, "token")) {
             fprintf(stderr, "arc: unknown command '%s'\n\n", cli->command);
             usage(stderr);
             return 2;
@@ -241,8 +243,64 @@ static int serve(struct config *cfg)
     return 0;
 }
 
+/* `arc token ...`: global options (--config, --set, ...) are taken from
+ * anywhere on the line; the rest goes to auth_cli_main. */
+static int token_main(int argc, char **argv)
+{
+    struct cli cli;
+    memset(&cli, 0, sizeof(cli));
+    static char setbuf[64][512];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        const char *key = NULL;
+        if (nl == 8 && !strncmp(a, "--config", 8))
+            key = "";
+        else if (nl == 5 && !strncmp(a, "--set", 5))
+            key = "set";
+        else if (nl == 11 && !strncmp(a, "--log-level", 11))
+            key = "logging.level";
+        else
+            continue;
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val) {
+            fprintf(stderr, "arc: option %.*s needs a value\n", (int)nl, a);
+            return 2;
+        }
+        if (!*key) {
+            cli.config_path = val;
+        } else if (cli.nsets < 64) {
+            if (!strcmp(key, "set")) {
+                const char *e = strchr(val, '=');
+                if (!e) {
+                    fprintf(stderr, "arc: --set needs KEY=VALUE\n");
+                    return 2;
+                }
+                snprintf(setbuf[cli.nsets], sizeof(setbuf[0]), "%.*s", (int)(e - val), val);
+                key = setbuf[cli.nsets];
+                val = e + 1;
+            }
+            cli.sets[cli.nsets][0] = key;
+            cli.sets[cli.nsets][1] = val;
+            cli.nsets++;
+        }
+    }
+    struct config *cfg = NULL;
+    if (load_config(&cli, &cfg))
+        return 1;
+    configure_logging(cfg);
+    int rc = auth_cli_main(argc - 1, argv + 1, cfg);
+    config_free(&cfg);
+    metrics_shutdown();
+    log_shutdown();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "token"))
+        return token_main(argc, argv);
     struct cli cli;
     int rc = parse_args(argc, argv, &cli);
     if (rc)

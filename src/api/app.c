@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "api/api_internal.h"
+#include "api/api_auth.h"
+#include "auth/auth.h"
 #include "buffer/colbuf.h"
 #include "catalog/catalog.h"
 #include "codec/codec.h"
@@ -139,6 +141,10 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     if ((rc = flusher_start(app->colbuf, flush_writer_sink(app->writer), &fo, &app->flusher, eb)))
         goto fail;
 
+    if ((rc = auth_open(&cfg->auth, &app->auth, eb)))
+        goto fail;
+    api_auth_global = app->auth;
+
     size_t nroutes;
     const struct http_route *routes = api_routes(&nroutes);
     char origins[1024] = "";
@@ -155,7 +161,8 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
         .max_concurrent_requests = (unsigned)cfg->server.max_concurrent_requests,
         .cors_origins = origins,
     };
-    if ((rc = http_server_start(&ho, routes, nroutes, NULL, app, &app->http, eb)))
+    static const struct http_hooks hooks = {.authorize = api_auth_authorize};
+    if ((rc = http_server_start(&ho, routes, nroutes, &hooks, app, &app->http, eb)))
         goto fail;
     atomic_store(&app->startup_complete, true);
     log_info("server", "listening host=%s port=%d storage=%s base_path=%s", cfg->server.host,
@@ -191,6 +198,8 @@ int app_stop(struct app *app)
         rc = flusher_stop(&app->flusher, left);
     }
     http_server_stop(&app->http);
+    api_auth_global = NULL;
+    auth_close(&app->auth);
     colbuf_free(&app->colbuf);
     flush_writer_free(&app->writer);
     catalog_close(&app->catalog);

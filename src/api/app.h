@@ -30,6 +30,7 @@ struct flush_writer;
 struct colbuf;
 struct flusher;
 struct metric;
+struct auth;
 
 /* Counters of the write endpoints (SPEC §1.7 "stats"). */
 struct write_stats {
@@ -54,6 +55,7 @@ struct app {
     struct colbuf *colbuf;
     struct flusher *flusher;
     struct http_server *http;
+    struct auth *auth;              /* token store + verification (auth/auth.h) */
 
     _Atomic bool startup_complete;  /* /ready turns 200 */
     _Atomic bool shutting_down;     /* writes get 503, /ready 503 */

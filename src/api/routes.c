@@ -3,6 +3,7 @@
  * handling (SPEC Appendix A). Read-only; shared by all HTTP threads.
  */
 #include "api/api_internal.h"
+#include "api/api_auth.h"
 
 #define WRITE_ROUTE(path, fn)                                                                      \
     {"POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL}
@@ -29,6 +30,18 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/write/line-protocol/health", api_write_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/write/msgpack/stats", api_msgpack_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/write/msgpack/spec", api_msgpack_spec, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* Authentication and tokens (SPEC §5.5, §5.6). */
+    {"GET", "/api/v1/auth/verify", api_auth_verify, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/auth/tokens", api_auth_tokens_list, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/auth/tokens", api_auth_tokens_create, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/auth/tokens/{id}", api_auth_token_get, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"PATCH", "/api/v1/auth/tokens/{id}", api_auth_token_update, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"DELETE", "/api/v1/auth/tokens/{id}", api_auth_token_delete, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/auth/tokens/{id}/rotate", api_auth_token_rotate, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/auth/tokens/{id}/revoke", api_auth_token_revoke, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/auth/cache/stats", api_auth_cache_stats, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/auth/cache/invalidate", api_auth_cache_invalidate, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
 
     /* InfluxDB 1.x client friendliness (SPEC §4.13). */
     {"POST", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL},

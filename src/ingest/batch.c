@@ -275,7 +275,8 @@ void batch_set_str(struct batch *b, int col, size_t row, const char *s, size_t l
         b->heap = xrealloc(b->heap, ncap);
         b->heap_cap = ncap;
     }
-    memcpy(b->heap + b->heap_len, s, len);
+    if (len)
+        memcpy(b->heap + b->heap_len, s, len);
     struct batch_col *c = &b->cols[col];
     c->v.s[row].off = (uint32_t)b->heap_len;
     c->v.s[row].len = (uint32_t)len;

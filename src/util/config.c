@@ -1250,7 +1250,7 @@ static int apply_env_one(struct config *cfg, const struct config_key *k,
                          enum config_source src, struct errbuf *eb)
 {
     char where[160];
-    snprintf(where, sizeof(where), "environment variable %s", var);
+    snprintf(where, sizeof(where), "environment variable %.130s", var);
     if (*value == '\0' && k->type != CT_STR && k->type != CT_LIST) {
         log_warn("config", "empty environment variable ignored var=%s key=%s", var, k->name);
         return RC_OK;

@@ -40,6 +40,8 @@ void errbuf_clear(struct errbuf *eb)
     eb->msg[0] = '\0';
 }
 
+static void vset(struct errbuf *eb, int rc, const char *fmt, va_list ap) ARC_PRINTF(3, 0);
+
 static void vset(struct errbuf *eb, int rc, const char *fmt, va_list ap)
 {
     int n = vsnprintf(eb->msg, sizeof(eb->msg), fmt, ap);

@@ -34,7 +34,7 @@ int strbuf_append(struct strbuf *sb, const void *p, size_t n);
 int strbuf_puts(struct strbuf *sb, const char *s);
 int strbuf_putc(struct strbuf *sb, char c);
 int strbuf_printf(struct strbuf *sb, const char *fmt, ...) ARC_PRINTF(2, 3);
-int strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+int strbuf_vprintf(struct strbuf *sb, const char *fmt, va_list ap) ARC_PRINTF(2, 0);
 
 /* Takes ownership of the content (caller frees with xfree); the buffer is
  * left empty. Returns an empty string rather than NULL. */
