@@ -81,7 +81,7 @@ static bool resolve_database(struct http_request *req, const struct app *app, ch
         http_respond_write_error(req, 400, msg);
         return false;
     }
-    snprintf(out, DB_NAME_MAX + 1, "%s", db);
+    snprintf(out, DB_NAME_MAX + 1, "%.*s", DB_NAME_MAX, db);
     return true;
 }
 
@@ -226,7 +226,7 @@ static void respond_partial(struct http_request *req, const struct lp_result *r)
     char summary[700];
     lp_summary_message(r, summary, sizeof(summary));
     char header[513];
-    snprintf(header, sizeof(header), "%s", summary);
+    snprintf(header, sizeof(header), "%.512s", summary);
     http_add_header(req, "X-Influxdb-Error", header);
     struct strbuf sb;
     struct jsonw w;

@@ -117,7 +117,12 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
         .compression = cfg->ingestion.compression,
         .sort_keys = (const char *const *)cfg->ingestion.sort_keys.items,
         .n_sort_keys = cfg->ingestion.sort_keys.count,
-        .flush_timeout_seconds = cfg->ingestion.flush_timeout_seconds,
+        .flush_timeout_seconds = (int)cfg->ingestion.flush_timeout_seconds,
+        /* One DuckDB thread per flush: parallelism comes from the flush
+         * workers, and the query engine needs the other cores. */
+        .duckdb_threads = 1,
+        .duckdb_memory_limit = cfg->duckdb.memory_limit,
+        .duckdb_temp_directory = cfg->duckdb.temp_directory,
     };
     if ((rc = flush_writer_new(app->storage, app->catalog, &wo, &app->writer, eb)))
         goto fail;
