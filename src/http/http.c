@@ -805,13 +805,12 @@ int http_server_start(const struct http_options *opts, const struct http_route *
 
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, NULL, NULL, access_handler, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
         MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
     if (!srv->daemon) {
         int rc = errbuf_set(eb, RC_IO, "cannot listen on %s:%d (address in use or not permitted)",
