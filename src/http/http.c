@@ -721,11 +721,15 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     xfree(req);
 }
 
+/* The format comes from libmicrohttpd itself, hence the non-literal. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+#pragma GCC diagnostic pop
     size_t l = strlen(msg);
     while (l && (msg[l - 1] == '\n' || msg[l - 1] == '\r'))
         msg[--l] = '\0';
