@@ -3,6 +3,7 @@
  */
 #include "util/strbuf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,8 +44,11 @@ int strbuf_reserve(struct strbuf *sb, size_t n)
         ncap *= 2;
     if (sb->max_bytes && ncap > sb->max_bytes + 1)
         ncap = sb->max_bytes + 1 > need ? sb->max_bytes + 1 : need;
+    bool first = sb->data == NULL;
     sb->data = xrealloc(sb->data, ncap);
     sb->cap = ncap;
+    if (first)
+        sb->data[0] = '\0'; /* a non-NULL strbuf is always a valid string */
     return RC_OK;
 }
 
