@@ -19,6 +19,7 @@
 #include "flush/writer.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
+#include "storage/s3.h"
 #include "storage/storage.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -87,6 +88,27 @@ static void catalog_path(const struct config *cfg, char *out, size_t cap)
     snprintf(out, cap, "%s/catalog.db", dirname(tmp));
 }
 
+/* local, or an S3-compatible backend (s3, minio and gcs are presets of it;
+ * staging files and the query read cache stay under storage.local.base_path). */
+static int open_storage(struct app *app, const struct config *cfg, struct errbuf *eb)
+{
+    if (strcmp(cfg->storage.backend, "local") == 0)
+        return storage_new_local(cfg->storage.local.base_path, &app->storage, eb);
+    struct s3_options o;
+    int rc = s3_options_from_config(cfg, &o, eb);
+    if (rc)
+        return rc;
+    o.staging_dir = cfg->storage.local.base_path;
+    if ((rc = ensure_parent_dir(cfg->storage.local.base_path, eb)))
+        return rc;
+    rc = storage_new_s3(&o, &app->storage, eb);
+    if (rc == RC_OK)
+        log_info("storage", "object storage backend=%s bucket=%s endpoint=%s",
+                 cfg->storage.backend, o.bucket ? o.bucket : "",
+                 o.endpoint && *o.endpoint ? o.endpoint : "(AWS)");
+    return rc;
+}
+
 int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
     memset(app, 0, sizeof(*app));
@@ -97,13 +119,7 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     codec_inflight_configure((size_t)cfg->server.max_inflight_body_mb << 20);
     int rc;
 
-    if (strcmp(cfg->storage.backend, "local") != 0) {
-        rc = errbuf_set(eb, RC_INVALID,
-                        "storage.backend=%s: only \"local\" is available in this build",
-                        cfg->storage.backend);
-        goto fail;
-    }
-    if ((rc = storage_new_local(cfg->storage.local.base_path, &app->storage, eb)))
+    if ((rc = open_storage(app, cfg, eb)))
         goto fail;
 
     char cpath[1100];
