@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 
+#include "api/api_metrics.h"
 #include "metrics/metrics.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -83,7 +84,7 @@ void api_health(struct http_request *req)
     jsonw_f64_fixed(&w, up, 1);
     jsonw_key(&w, "components");
     jsonw_obj_begin(&w);
-    jsonw_kv_str(&w, "metrics_collector", "ok");
+    jsonw_kv_str(&w, "metrics_collector", api_metrics_collector_state());
     jsonw_kv_str(&w, "wal", app->cfg->wal.enabled ? "ok" : "disabled");
     jsonw_kv_str(&w, "storage_probe", "ok");
     jsonw_kv_str(&w, "ingestion", atomic_load(&app->shutting_down) ? "degraded" : "ok");
@@ -127,15 +128,4 @@ void api_ping(struct http_request *req)
     http_add_header(req, "X-Influxdb-Version", "1.8.10-arc-compat");
     http_add_header(req, "X-Influxdb-Build", "OSS");
     http_respond(req, 204, NULL, NULL, 0);
-}
-
-void api_metrics_prometheus(struct http_request *req)
-{
-    struct strbuf sb;
-    strbuf_init(&sb, 0);
-    (void)metrics_render_prometheus(&sb);
-    size_t len;
-    char *text = strbuf_detach(&sb, &len);
-    http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    xfree(text);
 }

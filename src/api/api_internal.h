@@ -14,7 +14,6 @@ void api_root(struct http_request *req);
 void api_health(struct http_request *req);
 void api_ready(struct http_request *req);
 void api_ping(struct http_request *req);
-void api_metrics_prometheus(struct http_request *req);
 
 int api_write_begin(struct http_request *req);
 int api_write_body(struct http_request *req, const char *data, size_t len);

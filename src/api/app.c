@@ -11,6 +11,7 @@
 
 #include "api/api_internal.h"
 #include "api/api_auth.h"
+#include "api/api_metrics.h"
 #include "auth/auth.h"
 #include "buffer/colbuf.h"
 #include "catalog/catalog.h"
@@ -182,8 +183,11 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
         .max_concurrent_requests = (unsigned)cfg->server.max_concurrent_requests,
         .cors_origins = origins,
     };
-    static const struct http_hooks hooks = {.authorize = api_auth_authorize};
+    static const struct http_hooks hooks = {.authorize = api_auth_authorize,
+                                            .on_complete = api_access_log};
     if ((rc = http_server_start(&ho, routes, nroutes, &hooks, app, &app->http, eb)))
+        goto fail;
+    if ((rc = api_metrics_start(app, eb)))
         goto fail;
     atomic_store(&app->startup_complete, true);
     log_info("server", "listening host=%s port=%d storage=%s base_path=%s", cfg->server.host,
@@ -218,7 +222,9 @@ int app_stop(struct app *app)
             left = 1000;
         rc = flusher_stop(&app->flusher, left);
     }
+    api_metrics_stop();
     http_server_stop(&app->http);
+    api_metrics_free();
     api_auth_global = NULL;
     auth_close(&app->auth);
     colbuf_free(&app->colbuf);

@@ -4,6 +4,7 @@
  */
 #include "api/api_internal.h"
 #include "api/api_auth.h"
+#include "api/api_metrics.h"
 
 #define WRITE_ROUTE(path, fn)                                                                      \
     {"POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL}
@@ -13,7 +14,14 @@ static const struct http_route routes[] = {
     {"GET", "/health", api_health, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/ready", api_ready, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/ping", api_ping, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
-    {"GET", "/metrics", api_metrics_prometheus, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/metrics", api_metrics_text, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics", api_metrics_json, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics/timeseries/{type}", api_metrics_timeseries, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics/endpoints", api_metrics_endpoints, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics/query-pool", api_metrics_query_pool, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics/memory", api_metrics_memory, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/metrics/health", api_metrics_health, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/logs", api_logs, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
 
     /* Ingestion (SPEC §1.1). */
     WRITE_ROUTE("/write", api_write_lp),
