@@ -147,7 +147,7 @@ static inline const char *batch_str(const struct batch *b, const struct batch_co
                                     size_t *len)
 {
     *len = c->v.s[row].len;
-    return b->heap + c->v.s[row].off;
+    return b->heap ? b->heap + c->v.s[row].off : "";
 }
 
 /* Freezes the batch (min/max time computed, capacity trimmed). After this it
