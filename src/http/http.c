@@ -526,6 +526,15 @@ static enum MHD_Result try_queue(struct http_request *req)
     return MHD_YES;
 }
 
+static bool has_body(struct http_request *req)
+{
+    const char *te = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te)
+        return true;
+    const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strcmp(cl, "0") != 0;
+}
+
 static bool parse_content_length(struct http_request *req)
 {
     const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -659,9 +668,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         snprintf(req->method, sizeof(req->method), "%s", method);
         *con_cls = req;
         first_call(srv, req, url);
-        if (req->resp)
-            req->stop_body = true;
-        return try_queue(req);
+        if (!req->resp)
+            return MHD_YES;
+        req->stop_body = true;
+        /* An early answer (404, 401, 413, ...) is queued at once only when
+         * it saves an upload; for a request without a body, queueing now
+         * would make MHD close the keep-alive connection, so it waits for
+         * the next call. */
+        if (has_body(req))
+            return try_queue(req);
+        return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;

@@ -203,6 +203,52 @@ bool arc_log_contains(const struct arc_proc *p, const char *needle)
     return found;
 }
 
+static long proc_status_kb(const struct arc_proc *p, const char *field)
+{
+    if (p->pid <= 0)
+        return -1;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long kb = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            kb = strtol(line + fl + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+long arc_rss_kb(const struct arc_proc *p)
+{
+    return proc_status_kb(p, "VmRSS");
+}
+
+long arc_peak_rss_kb(const struct arc_proc *p)
+{
+    return proc_status_kb(p, "VmHWM");
+}
+
+bool arc_reset_peak_rss(const struct arc_proc *p)
+{
+    if (p->pid <= 0)
+        return false;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)p->pid);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, "5", 1) == 1;
+    close(fd);
+    return ok;
+}
+
 struct growbuf {
     char *p;
     size_t len;

@@ -54,6 +54,14 @@ void arc_cleanup(struct arc_proc *p);
 /* True if the server log contains needle. */
 bool arc_log_contains(const struct arc_proc *p, const char *needle);
 
+/* Resident set size (VmRSS) and its peak (VmHWM) of the server process in
+ * KiB, from /proc/<pid>/status; -1 if unavailable. */
+long arc_rss_kb(const struct arc_proc *p);
+long arc_peak_rss_kb(const struct arc_proc *p);
+/* Resets the server's VmHWM to its current RSS (writes 5 to
+ * /proc/<pid>/clear_refs); false if the kernel refused. */
+bool arc_reset_peak_rss(const struct arc_proc *p);
+
 /* HTTP: headers is a NULL-terminated array of "Name: value" (or NULL). */
 struct http_resp http_do(const struct arc_proc *p, const char *method, const char *path,
                          const char *const *headers, const void *body, size_t body_len);
