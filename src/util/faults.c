@@ -54,10 +54,16 @@ static void parse_env(void)
             e->has_value = eq != NULL;
             e->value[0] = '\0';
             if (eq) {
-                size_t vlen = (size_t)(end - eq - 1);
+                const char *v = eq + 1;
+                while (v < end && *v == ' ')
+                    v++;
+                const char *vend = end;
+                while (vend > v && vend[-1] == ' ')
+                    vend--;
+                size_t vlen = (size_t)(vend - v);
                 if (vlen >= FAULT_VALUE_MAX)
                     vlen = FAULT_VALUE_MAX - 1;
-                memcpy(e->value, eq + 1, vlen);
+                memcpy(e->value, v, vlen);
                 e->value[vlen] = '\0';
             }
         }
