@@ -20,6 +20,9 @@
 #include "flush/writer.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
+#include "api/api_query.h"
+#include "query/qcache.h"
+#include "query/query.h"
 #include "storage/s3.h"
 #include "storage/storage.h"
 #include "util/log.h"
@@ -110,6 +113,54 @@ static int open_storage(struct app *app, const struct config *cfg, struct errbuf
     return rc;
 }
 
+/* Flush worker, after a flush was published: cached query results may now
+ * be stale (SPEC §4.12). */
+static void on_flushed(void *ctx, const char *db, const char *measurement, uint64_t max_seq)
+{
+    (void)ctx;
+    (void)db;
+    (void)measurement;
+    (void)max_seq;
+    query_cache_clear();
+}
+
+static int open_query_engine(struct app *app, const struct config *cfg, struct errbuf *eb)
+{
+    char cache_dir[1100];
+    snprintf(cache_dir, sizeof(cache_dir), "%s/_cache", cfg->storage.local.base_path);
+    const char *root = storage_local_root(app->storage);
+    struct query_engine_options qo = {
+        .data_root = root ? root : cfg->storage.local.base_path,
+        .cache_dir = cache_dir,
+        .default_db = cfg->storage.database,
+        .pool_size = (unsigned)cfg->duckdb.pool_size,
+        .max_queue_size = (unsigned)cfg->duckdb.max_queue_size,
+        .acquire_timeout_ms = cfg->duckdb.acquire_timeout_seconds * 1000,
+        .query_timeout_ms = cfg->query.timeout_seconds * 1000,
+        .max_sql_length = (size_t)cfg->query.max_sql_length,
+        .memory_limit = cfg->duckdb.memory_limit,
+        .threads = (unsigned)cfg->duckdb.threads,
+        .temp_directory = cfg->duckdb.temp_directory,
+        .enable_object_cache = cfg->duckdb.enable_object_cache,
+        .slow_query_threshold_ms = cfg->query.slow_query_threshold_ms,
+    };
+    int rc = query_engine_new(&qo, app->catalog, app->colbuf, app->storage, &app->qe, eb);
+    if (rc != RC_OK)
+        return rc;
+    api_query_engine_global = app->qe;
+    struct qcache_options co = {
+        .enabled = cfg->query_cache.enabled,
+        .ttl_ms = cfg->query_cache.ttl_seconds * 1000,
+        .max_entries = (size_t)cfg->query_cache.max_size,
+        .max_result_bytes = (size_t)cfg->query_cache.max_result_mb << 20,
+        .max_total_bytes = (size_t)cfg->query_cache.max_total_mb << 20,
+    };
+    app->qcache = qcache_new(&co);
+    qcache_set_global(app->qcache);
+    api_query_cache_global = app->qcache;
+    return RC_OK;
+}
+
 int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
     memset(app, 0, sizeof(*app));
@@ -159,8 +210,11 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     struct colbuf_retry retry = {.retry_limit = (uint32_t)cfg->ingestion.flush_retry_limit};
     if ((rc = colbuf_new(&lim, &retry, &app->colbuf, eb)))
         goto fail;
-    struct flusher_options fo = {.nworkers = 2};
+    struct flusher_options fo = {.nworkers = 2, .on_flushed = on_flushed, .on_flushed_ctx = app};
     if ((rc = flusher_start(app->colbuf, flush_writer_sink(app->writer), &fo, &app->flusher, eb)))
+        goto fail;
+
+    if ((rc = open_query_engine(app, cfg, eb)))
         goto fail;
 
     if ((rc = auth_open(&cfg->auth, &app->auth, eb)))
@@ -225,6 +279,11 @@ int app_stop(struct app *app)
     api_metrics_stop();
     http_server_stop(&app->http);
     api_metrics_free();
+    api_query_cache_global = NULL;
+    qcache_set_global(NULL);
+    qcache_free(&app->qcache);
+    api_query_engine_global = NULL;
+    query_engine_free(&app->qe);
     api_auth_global = NULL;
     auth_close(&app->auth);
     colbuf_free(&app->colbuf);

@@ -31,6 +31,8 @@ struct colbuf;
 struct flusher;
 struct metric;
 struct auth;
+struct query_engine;
+struct qcache;
 
 /* Counters of the write endpoints (SPEC §1.7 "stats"). */
 struct write_stats {
@@ -56,6 +58,8 @@ struct app {
     struct flusher *flusher;
     struct http_server *http;
     struct auth *auth;              /* token store + verification (auth/auth.h) */
+    struct query_engine *qe;        /* SQL over the stored data (query/query.h) */
+    struct qcache *qcache;          /* query result cache (query/qcache.h) */
 
     _Atomic bool startup_complete;  /* /ready turns 200 */
     _Atomic bool shutting_down;     /* writes get 503, /ready 503 */

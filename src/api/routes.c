@@ -5,6 +5,7 @@
 #include "api/api_internal.h"
 #include "api/api_auth.h"
 #include "api/api_metrics.h"
+#include "api/api_query.h"
 
 #define WRITE_ROUTE(path, fn)                                                                      \
     {"POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL}
@@ -38,6 +39,23 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/write/line-protocol/health", api_write_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/write/msgpack/stats", api_msgpack_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/write/msgpack/spec", api_msgpack_spec, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* Query (SPEC §4). */
+    {"POST", "/api/v1/query", api_query_sql, HTTP_PERM_READ, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"POST", "/api/v1/query/arrow", api_query_arrow, HTTP_PERM_READ, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"POST", "/api/v1/query/stream", api_query_stream_csv, HTTP_PERM_READ, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"POST", "/api/v1/query/estimate", api_query_estimate, HTTP_PERM_READ, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/query/{measurement}", api_query_measurement, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/query/{measurement}/csv", api_query_measurement_csv, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/measurements", api_measurements_list, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/databases", api_databases_list, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/databases", api_database_create, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/databases/{name}", api_database_get, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"DELETE", "/api/v1/databases/{name}", api_database_delete, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/databases/{name}/measurements", api_database_measurements, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/cache/stats", api_cache_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/cache/health", api_cache_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/cache/clear", api_cache_clear, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
 
     /* Authentication and tokens (SPEC §5.5, §5.6). */
     {"GET", "/api/v1/auth/verify", api_auth_verify, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
