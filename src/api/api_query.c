@@ -281,7 +281,7 @@ static int parse_sql_body(struct http_request *req, bool allow_format, struct sq
         return RC_INVALID;
     }
     if (json_parse(body, len, &out->doc, &eb) != RC_OK) {
-        snprintf(msg, cap, "Invalid JSON body: %s", eb.msg);
+        snprintf(msg, cap, "Invalid JSON body: %.400s", eb.msg);
         return RC_INVALID;
     }
     if (json_type(out->doc) != JSON_OBJECT) {

@@ -153,8 +153,8 @@ static size_t fmt_frac(char *buf, int64_t frac, int digits)
 {
     if (frac == 0)
         return 0;
-    char tmp[16];
-    snprintf(tmp, sizeof(tmp), "%0*lld", digits, (long long)frac);
+    char tmp[32];
+    snprintf(tmp, sizeof(tmp), "%0*lld", digits & 15, (long long)frac);
     int n = digits;
     while (n > 0 && tmp[n - 1] == '0')
         n--;
