@@ -10,7 +10,10 @@
 #include <stdio.h>
 
 #include "api/api_metrics.h"
+#include "api/api_wal.h"
 #include "metrics/metrics.h"
+#include "wal/wal.h"
+#include "storage/probe.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -85,8 +88,10 @@ void api_health(struct http_request *req)
     jsonw_key(&w, "components");
     jsonw_obj_begin(&w);
     jsonw_kv_str(&w, "metrics_collector", api_metrics_collector_state());
-    jsonw_kv_str(&w, "wal", app->cfg->wal.enabled ? "ok" : "disabled");
-    jsonw_kv_str(&w, "storage_probe", "ok");
+    jsonw_kv_str(&w, "wal",
+                 !api_wal_global ? "disabled"
+                                 : wal_is_degraded(api_wal_global) ? "degraded" : "ok");
+    jsonw_kv_str(&w, "storage_probe", storage_probe_component(app->probe));
     jsonw_kv_str(&w, "ingestion", atomic_load(&app->shutting_down) ? "degraded" : "ok");
     jsonw_obj_end(&w);
     api_json_send(req, 200, &sb, &w);
@@ -97,7 +102,11 @@ void api_ready(struct http_request *req)
     struct app *app = http_req_app(req);
     bool started = atomic_load(&app->startup_complete);
     bool stopping = atomic_load(&app->shutting_down);
-    bool ready = started && !stopping;
+    /* The probe's last result only: never blocks on storage (SPEC §9.3). */
+    bool storage_ok = storage_probe_is_ready(app->probe);
+    bool storage_blocks = !storage_ok && app->cfg->monitoring.ready_requires_storage;
+    bool wal_ok = !api_wal_global || !wal_is_degraded(api_wal_global);
+    bool ready = started && !stopping && !storage_blocks && wal_ok;
     struct strbuf sb;
     struct jsonw w;
     api_json_begin(&sb, &w);
@@ -107,14 +116,17 @@ void api_ready(struct http_request *req)
     jsonw_key(&w, "uptime_sec");
     jsonw_f64_fixed(&w, api_uptime_seconds(app), 1);
     if (!ready)
-        jsonw_kv_str(&w, "reason", stopping ? "shutting down" : "startup not complete");
+        jsonw_kv_str(&w, "reason",
+                     stopping   ? "shutting down"
+                     : !started ? "startup not complete"
+                                : "storage probe failed 3 consecutive times");
     jsonw_key(&w, "checks");
     jsonw_obj_begin(&w);
     jsonw_kv_bool(&w, "startup_complete", started);
     jsonw_kv_bool(&w, "query_engine", started);
-    jsonw_kv_bool(&w, "storage", true);
-    if (app->cfg->wal.enabled)
-        jsonw_kv_bool(&w, "wal", true);
+    jsonw_kv_bool(&w, "storage", storage_ok);
+    if (api_wal_global)
+        jsonw_kv_bool(&w, "wal", wal_ok);
     else
         jsonw_kv_null(&w, "wal");
     jsonw_obj_end(&w);

@@ -30,6 +30,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "wal/wal.h"
+#include "api/api_wal.h"
 
 /* Per-request state of a write, freed with the request. */
 struct write_req {
@@ -200,7 +202,17 @@ static bool admit(struct http_request *req, struct app *app, struct batch *const
         return true;
     struct errbuf eb;
     errbuf_clear(&eb);
-    int rc = colbuf_admit(app->colbuf, batches, n, &eb);
+    struct wal_ticket *tk = NULL;
+    int rc = RC_OK;
+    if (api_wal_global)
+        rc = wal_prepare(api_wal_global, batches, n, &tk, &eb);
+    if (rc == RC_OK) {
+        rc = colbuf_admit(app->colbuf, batches, n, &eb);
+        if (rc != RC_OK)
+            wal_abort(&tk);
+        else
+            rc = wal_commit(&tk, &eb);
+    }
     if (rc == RC_OK)
         return true;
     count_error(app);
@@ -272,7 +284,9 @@ void api_write_lp(struct http_request *req)
         .schema = catalog_schema_checker(app->catalog),
     };
     struct lp_result r;
+    int64_t t0 = time_mono_ns();
     int rc = lp_parse(body, len, &o, &r);
+    metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
     if (rc != RC_OK) {
         count_error(app);
         http_respond_write_error(req, http_status_for_rc(rc), "Cannot parse request body");
@@ -323,7 +337,9 @@ void api_write_msgpack(struct http_request *req)
     memset(&r, 0, sizeof(r));
     struct errbuf eb;
     errbuf_clear(&eb);
+    int64_t t0 = time_mono_ns();
     int rc = mpdec_decode(body, len, &o, &r, &eb);
+    metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
     if (rc != RC_OK) {
         atomic_fetch_add(&app->wstats.msgpack_errors, 1);
         count_error(app);

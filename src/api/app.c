@@ -12,22 +12,27 @@
 #include "api/api_internal.h"
 #include "api/api_auth.h"
 #include "api/api_metrics.h"
+#include "api/api_wal.h"
 #include "auth/auth.h"
 #include "buffer/colbuf.h"
 #include "catalog/catalog.h"
 #include "codec/codec.h"
 #include "flush/flusher.h"
+#include "flush/refresh.h"
 #include "flush/writer.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "api/api_query.h"
 #include "query/qcache.h"
 #include "query/query.h"
+#include "storage/probe.h"
+#include "storage/readcache.h"
 #include "storage/s3.h"
 #include "storage/storage.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "wal/wal.h"
 
 static void init_metrics(struct app *app)
 {
@@ -59,8 +64,8 @@ static void init_metrics(struct app *app)
                           "reason=\"too_large\"");
     (void)metrics_counter("arc_ingest_records_dropped_total", "Rows dropped",
                           "reason=\"flush_failed\"");
-    struct metric *up = metrics_gauge("arc_uptime_seconds", "Seconds since start", NULL);
-    metric_set(up, 0);
+    app->m_decode_seconds = metrics_histogram(
+        "arc_ingest_decode_seconds", "Time to decode a write body into batches (parse)", NULL);
 }
 
 /* mkdir -p for the directory that will hold `path` (a file). */
@@ -96,8 +101,12 @@ static void catalog_path(const struct config *cfg, char *out, size_t cap)
  * staging files and the query read cache stay under storage.local.base_path). */
 static int open_storage(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
-    if (strcmp(cfg->storage.backend, "local") == 0)
-        return storage_new_local(cfg->storage.local.base_path, &app->storage, eb);
+    if (strcmp(cfg->storage.backend, "local") == 0) {
+        int lrc = storage_new_local(cfg->storage.local.base_path, &app->storage, eb);
+        if (lrc == RC_OK) /* bounds the storage_hang fault hook */
+            storage_set_request_timeout_ms(app->storage, cfg->storage.request_timeout_seconds * 1000);
+        return lrc;
+    }
     struct s3_options o;
     int rc = s3_options_from_config(cfg, &o, eb);
     if (rc)
@@ -126,12 +135,16 @@ static void on_flushed(void *ctx, const char *db, const char *measurement, uint6
 
 static int open_query_engine(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
-    char cache_dir[1100];
-    snprintf(cache_dir, sizeof(cache_dir), "%s/_cache", cfg->storage.local.base_path);
+    /* Remote data is read through the read cache (local: pass-through). */
+    int rc = readcache_new(app->storage, cfg->storage.cache_dir,
+                           (uint64_t)cfg->storage.cache_max_mb << 20, &app->readcache, eb);
+    if (rc != RC_OK)
+        return rc;
     const char *root = storage_local_root(app->storage);
     struct query_engine_options qo = {
         .data_root = root ? root : cfg->storage.local.base_path,
-        .cache_dir = cache_dir,
+        .cache_dir = readcache_dir(app->readcache), /* NULL for the local backend */
+        .readcache = app->readcache,
         .default_db = cfg->storage.database,
         .pool_size = (unsigned)cfg->duckdb.pool_size,
         .max_queue_size = (unsigned)cfg->duckdb.max_queue_size,
@@ -144,7 +157,7 @@ static int open_query_engine(struct app *app, const struct config *cfg, struct e
         .enable_object_cache = cfg->duckdb.enable_object_cache,
         .slow_query_threshold_ms = cfg->query.slow_query_threshold_ms,
     };
-    int rc = query_engine_new(&qo, app->catalog, app->colbuf, app->storage, &app->qe, eb);
+    rc = query_engine_new(&qo, app->catalog, app->colbuf, app->storage, &app->qe, eb);
     if (rc != RC_OK)
         return rc;
     api_query_engine_global = app->qe;
@@ -159,6 +172,34 @@ static int open_query_engine(struct app *app, const struct config *cfg, struct e
     qcache_set_global(app->qcache);
     api_query_cache_global = app->qcache;
     return RC_OK;
+}
+
+/* WAL replay glue (wal_replay_ops). */
+static int replay_admit(void *ctx, struct batch *const *batches, size_t n, struct errbuf *eb)
+{
+    struct app *app = ctx;
+    return colbuf_admit(app->colbuf, batches, n, eb);
+}
+
+static int replay_flush(void *ctx, struct errbuf *eb)
+{
+    struct app *app = ctx;
+    int64_t timeout_ms = (app->cfg->ingestion.flush_timeout_seconds + 5) * 1000;
+    return flusher_flush(app->flusher, NULL, NULL, timeout_ms, NULL, eb);
+}
+
+static bool replay_file_exists(void *ctx, const char *db, const char *measurement,
+                               int64_t hour_start_us, const char *key)
+{
+    struct app *app = ctx;
+    struct catalog_file_list l;
+    catalog_files_list(app->catalog, db, measurement, hour_start_us,
+                       hour_start_us + US_PER_HOUR, &l);
+    bool found = false;
+    for (size_t i = 0; i < l.n && !found; i++)
+        found = strcmp(l.files[i].key, key) == 0;
+    catalog_file_list_free(&l);
+    return found;
 }
 
 int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
@@ -181,7 +222,21 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     if ((rc = catalog_open(cpath, &app->catalog, eb)))
         goto fail;
 
+    if ((rc = flush_node_id_resolve(cfg->storage.node_id, app->node_id, sizeof(app->node_id), eb)))
+        goto fail;
+    log_info("storage", "node id=%s", app->node_id);
+
+    /* WAL before the flush writer: the writer logs flush intents into it. */
+    if (cfg->wal.enabled) {
+        struct wal_options wopt;
+        wal_options_from_config(&cfg->wal, &wopt);
+        if ((rc = wal_open(&wopt, &api_wal_global, eb)))
+            goto fail;
+    }
     struct flush_writer_options wo = {
+        .before_put = api_wal_global ? wal_put_intent : NULL,
+        .before_put_ctx = api_wal_global,
+        .node_id = app->node_id,
         .compression = cfg->ingestion.compression,
         .sort_keys = (const char *const *)cfg->ingestion.sort_keys.items,
         .n_sort_keys = cfg->ingestion.sort_keys.count,
@@ -195,11 +250,32 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     if ((rc = flush_writer_new(app->storage, app->catalog, &wo, &app->writer, eb)))
         goto fail;
     struct catalog_reconcile_stats rs;
-    if ((rc = flush_catalog_reconcile(app->catalog, app->storage, &rs, eb)))
+    bool remote = storage_local_root(app->storage) == NULL;
+    if ((rc = flush_catalog_reconcile(app->catalog, app->storage, &rs, eb))) {
+        /* An unreachable object store must not keep the server from
+         * starting (SPEC R2.4, T2.1): writes are buffered and retried, and
+         * the refresh thread picks up other nodes' files once it answers. */
+        if (!remote)
+            goto fail;
+        log_error("catalog", "startup reconcile failed, continuing with the catalog as is: %s",
+                  eb->msg);
+        errbuf_clear(eb);
+        rc = RC_OK;
+    } else {
+        log_info("catalog", "reconciled with storage listed=%llu added=%llu removed=%llu",
+                 (unsigned long long)rs.listed, (unsigned long long)rs.added,
+                 (unsigned long long)rs.removed);
+    }
+    if (remote && cfg->storage.refresh_interval_seconds > 0) {
+        struct refresh_options ro = {.interval_ms = cfg->storage.refresh_interval_seconds * 1000,
+                                     .node_id = app->node_id};
+        if ((rc = refresh_start(app->catalog, app->storage, &ro, &app->refresh, eb)))
+            goto fail;
+    }
+    struct storage_probe_options po = {
+        .interval_ms = cfg->monitoring.storage_probe_interval_seconds * 1000};
+    if ((rc = storage_probe_start(app->storage, &po, &app->probe, eb)))
         goto fail;
-    log_info("catalog", "reconciled with storage listed=%llu added=%llu removed=%llu",
-             (unsigned long long)rs.listed, (unsigned long long)rs.added,
-             (unsigned long long)rs.removed);
 
     struct colbuf_limits lim = {
         .flush_rows = (size_t)cfg->ingestion.buffer_size,
@@ -210,9 +286,16 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     struct colbuf_retry retry = {.retry_limit = (uint32_t)cfg->ingestion.flush_retry_limit};
     if ((rc = colbuf_new(&lim, &retry, &app->colbuf, eb)))
         goto fail;
-    struct flusher_options fo = {.nworkers = 2, .on_flushed = on_flushed, .on_flushed_ctx = app};
+    struct flusher_options fo = {.on_batches_flushed = api_wal_global ? wal_batches_flushed : NULL, .on_batches_flushed_ctx = api_wal_global, .nworkers = 2, .on_flushed = on_flushed, .on_flushed_ctx = app};
     if ((rc = flusher_start(app->colbuf, flush_writer_sink(app->writer), &fo, &app->flusher, eb)))
         goto fail;
+    if (api_wal_global) {
+        struct wal_replay_ops ops = {.admit = replay_admit, .flush = replay_flush,
+                                     .file_exists = replay_file_exists, .ctx = app};
+        struct wal_replay_stats rst;
+        if ((rc = wal_replay(api_wal_global, &ops, &rst, eb)))
+            goto fail;
+    }
 
     if ((rc = open_query_engine(app, cfg, eb)))
         goto fail;
@@ -276,6 +359,11 @@ int app_stop(struct app *app)
             left = 1000;
         rc = flusher_stop(&app->flusher, left);
     }
+    /* After the flusher: every flushed batch has been reported; what is
+     * left in the WAL is replayed at the next start. */
+    struct wal *wal = api_wal_global;
+    api_wal_global = NULL;
+    wal_close(&wal);
     api_metrics_stop();
     http_server_stop(&app->http);
     api_metrics_free();
@@ -284,6 +372,9 @@ int app_stop(struct app *app)
     qcache_free(&app->qcache);
     api_query_engine_global = NULL;
     query_engine_free(&app->qe);
+    readcache_free(&app->readcache); /* after the engine: no file is pinned any more */
+    refresh_stop(&app->refresh);
+    storage_probe_stop(&app->probe);
     api_auth_global = NULL;
     auth_close(&app->auth);
     colbuf_free(&app->colbuf);

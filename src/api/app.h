@@ -33,6 +33,9 @@ struct metric;
 struct auth;
 struct query_engine;
 struct qcache;
+struct readcache;
+struct refresh;
+struct storage_probe;
 
 /* Counters of the write endpoints (SPEC §1.7 "stats"). */
 struct write_stats {
@@ -60,6 +63,10 @@ struct app {
     struct auth *auth;              /* token store + verification (auth/auth.h) */
     struct query_engine *qe;        /* SQL over the stored data (query/query.h) */
     struct qcache *qcache;          /* query result cache (query/qcache.h) */
+    struct readcache *readcache;    /* remote data files for queries (storage/readcache.h) */
+    struct refresh *refresh;        /* catalog refresh from a listing (flush/refresh.h); NULL = off */
+    struct storage_probe *probe;    /* background storage probe for /ready, /health */
+    char node_id[33];               /* storage.node_id, resolved (flush/writer.h) */
 
     _Atomic bool startup_complete;  /* /ready turns 200 */
     _Atomic bool shutting_down;     /* writes get 503, /ready 503 */
@@ -67,7 +74,7 @@ struct app {
     struct write_stats wstats;
     struct metric *m_ingest_records, *m_ingest_bytes, *m_ingest_batches, *m_ingest_errors,
         *m_lines_rejected, *m_lp_requests, *m_lp_records, *m_mp_requests, *m_mp_records,
-        *m_backpressure, *m_body_decomp_too_large, *m_body_bad_encoding;
+        *m_backpressure, *m_body_decomp_too_large, *m_body_bad_encoding, *m_decode_seconds;
 };
 
 /* Starts every module and the HTTP server. On failure everything started is

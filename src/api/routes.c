@@ -4,6 +4,7 @@
  */
 #include "api/api_internal.h"
 #include "api/api_auth.h"
+#include "api/api_wal.h"
 #include "api/api_metrics.h"
 #include "api/api_query.h"
 
@@ -56,6 +57,14 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/cache/stats", api_cache_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/cache/health", api_cache_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"POST", "/api/v1/cache/clear", api_cache_clear, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* Write-ahead log (SPEC §6.4). */
+    {"GET", "/api/v1/wal/status", api_wal_status, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/wal/stats", api_wal_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/wal/files", api_wal_files, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/wal/health", api_wal_health, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/wal/recovery/history", api_wal_recovery_history, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/wal/cleanup", api_wal_cleanup, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
 
     /* Authentication and tokens (SPEC §5.5, §5.6). */
     {"GET", "/api/v1/auth/verify", api_auth_verify, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},

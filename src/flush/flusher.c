@@ -10,7 +10,7 @@
  *                 colbuf_complete        (buffer lock; on success sink.publish
  *                                         runs under it, so queries see each row
  *                                         either buffered or in a file, once)
- *                 on_flushed hook        (no lock held)
+ *                 on_flushed, on_batches_flushed hooks (no lock held)
  *
  * Threads: N workers named arc-flush-<i>; flusher_flush runs on HTTP threads,
  * flusher_start/stop on main. Age-based due-ness is evaluated by the workers
@@ -69,6 +69,15 @@ static void flush_one(struct flusher *f, struct colbuf_take *take)
                            (struct batch *const *)take->batches, take->n, &token, &eb);
     int64_t took_ms = time_mono_ms() - t0;
     if (rc == RC_OK) {
+        /* colbuf_complete releases the take's references: the batches hook
+         * needs its own. */
+        struct batch **flushed = NULL;
+        size_t nflushed = f->opts.on_batches_flushed ? take->n : 0;
+        if (nflushed) {
+            flushed = xmalloc(nflushed * sizeof(*flushed));
+            for (size_t i = 0; i < nflushed; i++)
+                flushed[i] = batch_ref(take->batches[i]);
+        }
         struct publish_ctx pc = {.sink = &f->sink, .token = token};
         colbuf_complete(f->cb, take, RC_OK, NULL, publish_cb, &pc);
         log_debug("flush", "flushed db=%s measurement=%s rows=%zu took_ms=%lld", take->db,
@@ -76,6 +85,12 @@ static void flush_one(struct flusher *f, struct colbuf_take *take)
         if (f->opts.on_flushed)
             f->opts.on_flushed(f->opts.on_flushed_ctx, take->db, take->measurement,
                                take->max_seq);
+        if (nflushed) {
+            f->opts.on_batches_flushed(f->opts.on_batches_flushed_ctx, flushed, nflushed);
+            for (size_t i = 0; i < nflushed; i++)
+                batch_unref(&flushed[i]);
+            xfree(flushed);
+        }
     } else {
         const char *msg = eb.msg[0] ? eb.msg : rc_name(rc);
         log_warn("flush", "flush failed db=%s measurement=%s rows=%zu took_ms=%lld err=%s",

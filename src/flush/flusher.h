@@ -3,7 +3,7 @@
  * buffer, write its batches through the sink (Parquet), publish, repeat.
  *
  * Callers: main (start/stop), HTTP threads (flusher_flush for
- * POST /api/v1/write/flush), later the WAL (on_flushed hook). Thread-safe.
+ * POST /api/v1/write/flush), the WAL (on_batches_flushed hook). Thread-safe.
  */
 #ifndef FLUSH_FLUSHER_H
 #define FLUSH_FLUSHER_H
@@ -26,6 +26,12 @@ struct flusher_options {
      * alone). */
     void (*on_flushed)(void *ctx, const char *db, const char *measurement, uint64_t max_seq);
     void *on_flushed_ctx;
+    /* Optional. Called right after on_flushed, also without any lock held,
+     * with every batch that successful flush wrote (references valid during
+     * the call only). Batches dropped after failures (R3.3) never appear.
+     * The WAL retires its records with it (wal_batches_flushed). */
+    void (*on_batches_flushed)(void *ctx, struct batch *const *batches, size_t n);
+    void *on_batches_flushed_ctx;
 };
 
 /* Starts the workers ("arc-flush-0", "arc-flush-1", …) on cb, which must

@@ -22,7 +22,9 @@
  * Unique names: the nanosecond field is the write time's microseconds × 1000
  * plus a process-wide counter mod 1000; the no-clobber put catches the rest
  * (clock steps, other processes) and retries with the next counter value.
- * A node id for multi-writer setups can later take digits of the counter.
+ * With a node id (flush_writer_options.node_id, storage.node_id) the name
+ * ends in `_<node_id>.parquet`, so nodes sharing a bucket never collide and
+ * the catalog refresh (flush/refresh.h) can tell its own files from others'.
  *
  * Threads: any number of flush workers call write() concurrently; the
  * writer's own state is immutable after flush_writer_new (the counter is
@@ -61,6 +63,12 @@ struct flush_writer {
     enum parquet_compression compression;
     int compression_level;
     int64_t timeout_ms;
+    char node_id[FLUSH_NODE_ID_MAX + 1]; /* "" = names without a node id */
+    /* flush_writer_options.before_put (WAL flush intents), may be NULL */
+    int (*before_put)(void *ctx, const char *db, const char *measurement, const char *key,
+                      int64_t hour_start_us, struct batch *const *batches, size_t n, uint64_t *slot,
+                      struct errbuf *eb);
+    void *before_put_ctx;
     struct sort_rule *rules;
     size_t nrules;
     struct metric *m_duration; /* arc_flush_duration_seconds */
@@ -153,6 +161,18 @@ int flush_writer_new(struct storage *st, struct catalog *cat,
     if (opts) {
         w->compression_level = opts->compression_level;
         w->timeout_ms = (int64_t)opts->flush_timeout_seconds * 1000;
+        w->before_put = opts->before_put;
+        w->before_put_ctx = opts->before_put_ctx;
+        if (opts->node_id && opts->node_id[0]) {
+            if (!flush_node_id_is_valid(opts->node_id)) {
+                rc = errbuf_set(eb, RC_INVALID,
+                                "storage.node_id: \"%.64s\" is not 1-%d characters of "
+                                "[A-Za-z0-9-] starting with a letter",
+                                opts->node_id, FLUSH_NODE_ID_MAX);
+                goto fail;
+            }
+            snprintf(w->node_id, sizeof(w->node_id), "%s", opts->node_id);
+        }
         if (opts->n_sort_keys)
             w->rules = xcalloc(opts->n_sort_keys, sizeof(*w->rules));
         for (size_t i = 0; i < opts->n_sort_keys; i++) {
@@ -209,6 +229,13 @@ void flush_writer_free(struct flush_writer **wp)
 size_t flush_key_format(char *buf, size_t cap, const char *db, const char *measurement,
                         int64_t hour_start_us, int64_t write_ns, uint64_t seq)
 {
+    return flush_key_format_node(buf, cap, db, measurement, hour_start_us, write_ns, seq, NULL);
+}
+
+size_t flush_key_format_node(char *buf, size_t cap, const char *db, const char *measurement,
+                             int64_t hour_start_us, int64_t write_ns, uint64_t seq,
+                             const char *node_id)
+{
     struct civil_time h, wt;
     time_to_civil(hour_start_us, &h);
     int64_t wsec = write_ns / 1000000000;
@@ -219,10 +246,11 @@ size_t flush_key_format(char *buf, size_t cap, const char *db, const char *measu
     }
     time_to_civil(wsec * US_PER_SEC, &wt);
     long long nanos = (long long)(wfrac / 1000 * 1000 + (int64_t)(seq % 1000));
-    int n =
-        snprintf(buf, cap, "%s/%s/%04d/%02d/%02d/%02d/%s_%04d%02d%02d_%02d%02d%02d_%09lld.parquet",
-                 db, measurement, h.year, h.month, h.day, h.hour, measurement, wt.year, wt.month,
-                 wt.day, wt.hour, wt.minute, wt.second, nanos);
+    bool node = node_id && node_id[0];
+    int n = snprintf(
+        buf, cap, "%s/%s/%04d/%02d/%02d/%02d/%s_%04d%02d%02d_%02d%02d%02d_%09lld%s%s.parquet", db,
+        measurement, h.year, h.month, h.day, h.hour, measurement, wt.year, wt.month, wt.day,
+        wt.hour, wt.minute, wt.second, nanos, node ? "_" : "", node ? node_id : "");
     if (n < 0 || (size_t)n >= cap)
         return 0;
     return (size_t)n;
@@ -262,13 +290,15 @@ size_t flush_writer_token_files(const void *token, const char *const **keys, con
  * (xmalloc'd) key and *bytes its size. Cleans up its staging file itself. */
 static int write_one_hour(struct flush_writer *w, struct parquet_job *job, size_t hi,
                           const char *db, const char *meas, const struct parquet_write_options *po,
-                          char **key_out, uint64_t *bytes, struct errbuf *eb)
+                          struct batch *const *batches, size_t n, char **key_out, uint64_t *bytes,
+                          struct errbuf *eb)
 {
     const struct parquet_hour *hours;
     parquet_job_hours(job, &hours);
     char key[STORAGE_KEY_MAX + 1], staging[4096];
     uint64_t seq = atomic_fetch_add_explicit(&name_seq, 1, memory_order_relaxed);
-    if (!flush_key_format(key, sizeof(key), db, meas, hours[hi].hour_start_us, wall_ns(), seq))
+    if (!flush_key_format_node(key, sizeof(key), db, meas, hours[hi].hour_start_us, wall_ns(), seq,
+                               w->node_id))
         return errbuf_set(eb, RC_INTERNAL, "flush: key too long");
     int rc = storage_staging_path(w->st, key, staging, sizeof(staging), eb);
     if (rc != RC_OK)
@@ -278,7 +308,16 @@ static int write_one_hour(struct flush_writer *w, struct parquet_job *job, size_
         unlink(staging);
         return rc;
     }
+    uint64_t intent_slot = 0;
     for (int attempt = 0;; attempt++) {
+        /* The WAL logs which file will hold these rows before it can exist,
+         * so a replay after a crash skips exactly the rows that made it. */
+        if (w->before_put) {
+            rc = w->before_put(w->before_put_ctx, db, meas, key, hours[hi].hour_start_us, batches,
+                               n, &intent_slot, eb);
+            if (rc != RC_OK)
+                break;
+        }
         rc = storage_put_file(w->st, staging, key, STORAGE_PUT_NOREPLACE, bytes, eb);
         if (rc != RC_EXISTS || attempt + 1 >= PUT_ATTEMPTS)
             break;
@@ -286,8 +325,8 @@ static int write_one_hour(struct flush_writer *w, struct parquet_job *job, size_
         errbuf_clear(eb);
         log_warn("flush", "file name collision, retrying key=%s", key);
         seq = atomic_fetch_add_explicit(&name_seq, 1, memory_order_relaxed);
-        if (!flush_key_format(key, sizeof(key), db, meas, hours[hi].hour_start_us, wall_ns(),
-                              seq)) {
+        if (!flush_key_format_node(key, sizeof(key), db, meas, hours[hi].hour_start_us, wall_ns(),
+                                   seq, w->node_id)) {
             rc = errbuf_set(eb, RC_INTERNAL, "flush: key too long");
             break;
         }
@@ -345,7 +384,8 @@ int flush_writer_write(struct flush_writer *w, const char *db, const char *measu
             goto out;
         }
         uint64_t bytes = 0;
-        rc = write_one_hour(w, job, hi, db, measurement, &po, &tok->keys[tok->n], &bytes, eb);
+        rc = write_one_hour(w, job, hi, db, measurement, &po, batches, n, &tok->keys[tok->n],
+                            &bytes, eb);
         if (rc != RC_OK)
             goto out;
         entries[hi] = (struct catalog_file_entry){

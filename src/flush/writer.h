@@ -14,6 +14,7 @@
 #ifndef FLUSH_WRITER_H
 #define FLUSH_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,19 @@ struct flush_writer_options {
     int duckdb_threads;                /* threads of the writing DuckDB; 0 = DuckDB default */
     const char *duckdb_memory_limit;   /* NULL/"" = DuckDB default */
     const char *duckdb_temp_directory; /* spill directory; NULL = DuckDB default */
+    const char *node_id; /* storage.node_id as resolved by flush_node_id_resolve: appended to
+                            file names (`..._NNNNNNNNN_<node_id>.parquet`) so that nodes
+                            sharing a bucket never collide; NULL/"" = no node id */
+    /* Optional (the WAL's wal_put_intent; docs/wal.md "idempotent replay"):
+     * called on the flush worker right before each attempt to put a file,
+     * with the storage key, the UTC hour whose rows of batches[0..n) the
+     * file holds, and *slot (0 on the first attempt for a file; whatever the
+     * hook stored there on the retries of the same file after a name
+     * collision). A non-OK return fails the write like a failed put. */
+    int (*before_put)(void *ctx, const char *db, const char *measurement, const char *key,
+                      int64_t hour_start_us, struct batch *const *batches, size_t n, uint64_t *slot,
+                      struct errbuf *eb);
+    void *before_put_ctx;
 };
 
 /* Creates the writer (and the process-wide writing DuckDB). storage and
@@ -73,6 +87,40 @@ void flush_writer_discard(struct flush_writer *w, void *token);
  * Returns the length, or 0 if cap is too small. */
 size_t flush_key_format(char *buf, size_t cap, const char *db, const char *measurement,
                         int64_t hour_start_us, int64_t write_ns, uint64_t seq);
+
+/* ---- node ids (scale-out on shared storage, docs/s3.md) ------------------- */
+
+#define FLUSH_NODE_ID_MAX 32 /* characters */
+
+/* Same as flush_key_format, plus `_<node_id>` before ".parquet" when node_id
+ * is neither NULL nor "" (it must satisfy flush_node_id_is_valid):
+ * {db}/{meas}/{YYYY}/{MM}/{DD}/{HH}/{meas}_{YYYYMMDD}_{HHMMSS}_{NNNNNNNNN}_{node}.parquet
+ * Returns the length, or 0 if cap is too small. */
+size_t flush_key_format_node(char *buf, size_t cap, const char *db, const char *measurement,
+                             int64_t hour_start_us, int64_t write_ns, uint64_t seq,
+                             const char *node_id);
+
+/* True if s is a usable node id: 1..FLUSH_NODE_ID_MAX characters of
+ * [A-Za-z0-9-], starting with a letter, and not of the form b<digits> (the
+ * compaction batch field). These rules make the id the unambiguous last
+ * `_` field of a file name. */
+bool flush_node_id_is_valid(const char *s);
+
+/* Resolves storage.node_id: a non-empty `configured` must be valid (else
+ * RC_INVALID naming the key); "" or NULL derives the id from the host name
+ * (gethostname): characters outside [A-Za-z0-9-] become '-', an 'n' is put
+ * in front when it does not start with a letter or looks like b<digits>,
+ * truncated to FLUSH_NODE_ID_MAX. Writes the NUL-terminated id into out
+ * (cap >= FLUSH_NODE_ID_MAX + 1, else RC_LIMIT). Nodes that share a bucket
+ * must resolve to different ids (distinct host names, or set it). */
+int flush_node_id_resolve(const char *configured, char *out, size_t cap,
+                          struct errbuf *eb) MUST_CHECK;
+
+/* The node id carried by a data file key (last `_` field of its name before
+ * ".parquet", "_compacted.parquet" or "_daily.parquet" that satisfies
+ * flush_node_id_is_valid), copied into out. False for names without one
+ * (written without a node id) or if it does not fit cap. */
+bool flush_key_node_id(const char *key, char *out, size_t cap);
 
 /* Runs catalog_reconcile against this storage (the catalog module does not
  * link storage). Call at startup, before flush workers start. stats may be

@@ -62,6 +62,7 @@
 #include "catalog/catalog.h"
 #include "metrics/metrics.h"
 #include "query/query_internal.h"
+#include "storage/readcache.h"
 #include "storage/storage.h"
 #include "util/faults.h"
 #include "util/json.h"
@@ -81,6 +82,8 @@ struct query_engine {
     char *data_root; /* absolute (realpath) */
     char *base_path; /* as configured, for storage_path */
     char *default_db;
+    struct readcache *rcache; /* remote data: files fetched through it; NULL = local */
+    const char *file_root;    /* where DuckDB finds a key: data_root or the cache dir */
     duckdb_database db;
     struct dbpool *pool;
     struct qwatch *watch;
@@ -114,6 +117,8 @@ struct query_cursor {
     double wait_ms;
     uint64_t rows;
     size_t files;
+    char **pins; /* read-cache keys this query holds (released at close) */
+    size_t npins;
     bool failed; /* an error was reported (counted once) */
     bool done;
     bool db_error;      /* a DuckDB error that may leave the connection unusable */
@@ -400,6 +405,9 @@ int query_engine_new(const struct query_engine_options *o, struct catalog *cat, 
         }
     }
     qe->data_root = xstrdup(real);
+    if (o->readcache && !readcache_is_passthrough(o->readcache))
+        qe->rcache = o->readcache;
+    qe->file_root = qe->rcache ? readcache_dir(qe->rcache) : qe->data_root;
 
     if (duckdb_create_config(&cfg) == DuckDBError) {
         rc = errbuf_set(eb, RC_DB, "cannot create a DuckDB configuration");
@@ -536,6 +544,12 @@ void query_cursor_close(struct query_cursor **cp)
         qscan_snapshot_unref(&c->snaps[i]);
     }
     xfree(c->snaps);
+    /* DuckDB is done with the files (result destroyed above). */
+    for (size_t i = 0; i < c->npins; i++) {
+        readcache_release(qe->rcache, c->pins[i]);
+        xfree(c->pins[i]);
+    }
+    xfree(c->pins);
     if (c->has_conn) {
         enum dbpool_health h = DBPOOL_HEALTHY;
         if (qe->fault_unhealthy || c->db_error)
@@ -892,6 +906,46 @@ static bool key_is_plain(const char *key)
     return storage_key_is_valid(key) && !strpbrk(key, "*?[]{}'\\");
 }
 
+/* Remote storage: makes every file that view_sql will name available in
+ * the read cache (downloads in parallel, waits at most until the query's
+ * deadline) and pins it until the cursor closes. */
+static int pin_remote_files(struct build *b, struct errbuf *eb)
+{
+    struct query_cursor *c = b->c;
+    struct readcache *rc_ = c->qe->rcache;
+    if (!rc_)
+        return RC_OK;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t ref = 0; ref < b->rw.nrefs; ref++) {
+            const struct qref *r = &b->rw.refs[ref];
+            const struct catalog_file_list *fl = &b->lists[r->meas];
+            for (size_t i = 0; !r->empty_range && i < fl->n; i++) {
+                const struct catalog_file *f = &fl->files[i];
+                if (!(f->max_time_us >= r->from_us && f->min_time_us < r->to_us) ||
+                    !key_is_plain(f->key))
+                    continue;
+                if (pass == 0) {
+                    readcache_prefetch(rc_, f->key);
+                    continue;
+                }
+                char path[4096];
+                int64_t deadline = c->watched ? c->watch.deadline_ms : 0;
+                int rc = readcache_get_until(rc_, f->key, deadline, path, sizeof(path), eb);
+                if (rc == RC_NOT_FOUND)
+                    return errbuf_reset(eb, RC_S3,
+                                        "data file %s is gone from storage (compacted or deleted "
+                                        "by another node?); retry the query",
+                                        f->key);
+                if (rc != RC_OK)
+                    return rc;
+                c->pins = xrealloc(c->pins, (c->npins + 1) * sizeof(*c->pins));
+                c->pins[c->npins++] = xstrdup(f->key);
+            }
+        }
+    }
+    return RC_OK;
+}
+
 /* qrewrite_view_fn: the subquery of reference `ref`. */
 static int view_sql(void *arg, size_t ref, struct strbuf *sb)
 {
@@ -912,7 +966,7 @@ static int view_sql(void *arg, size_t ref, struct strbuf *sb)
         }
         rc = strbuf_puts(sb, nfiles ? ", '" : " UNION ALL BY NAME SELECT * FROM read_parquet(['");
         if (rc == RC_OK)
-            rc = strbuf_printf(sb, "%s/%s'", c->qe->data_root, f->key);
+            rc = strbuf_printf(sb, "%s/%s'", c->qe->file_root, f->key);
         nfiles++;
     }
     if (rc == RC_OK && nfiles)
@@ -992,6 +1046,8 @@ static int build_statement(struct query_cursor *c, const char *sql, const struct
         *all_empty = true;
         goto out;
     }
+    if ((rc = pin_remote_files(&b, eb)) != RC_OK)
+        goto out;
     if (sh->explain)
         rc = strbuf_append(final, body, sh->inner_start);
     if (rc == RC_OK)

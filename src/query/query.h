@@ -33,6 +33,7 @@
 struct catalog;
 struct colbuf;
 struct storage;
+struct readcache;
 struct query_engine;
 struct query_cursor;
 
@@ -51,6 +52,9 @@ struct query_engine_options {
     bool enable_object_cache;       /* duckdb.enable_object_cache */
     int64_t slow_query_threshold_ms;/* query.slow_query_threshold_ms; 0 = off */
     bool disable_time_pruning;      /* list every file (tests, benchmarks); default false */
+    struct readcache *readcache;    /* remote storage: data files are read through this cache
+                                       (storage/readcache.h; its dir must be cache_dir);
+                                       NULL or pass-through = files under data_root */
 };
 
 /* Opens the query DuckDB database and fills the pool. The catalog and the

@@ -2014,5 +2014,6 @@ int storage_new_s3(const struct s3_options *o, struct storage **out, struct errb
              name, s3->ep.https ? "https" : "http", s3->ep.authority, s3->ep.base_path, s3->bucket,
              s3->prefix, s3->region, s3->path_style ? "path" : "virtual-host");
     *out = storage__new(&s3_ops, s3);
+    (*out)->fault_hang_ms = s3->request_timeout_ms; /* storage_hang fault hook (storage.h) */
     return RC_OK;
 }

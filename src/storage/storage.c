@@ -6,15 +6,25 @@
  * Called from flush workers (put), query threads (read, list), the scheduler
  * (delete) and startup (list). Holds no locks: the struct is immutable after
  * construction and metric updates are atomic.
+ *
+ * Also the fault hooks storage_fail / storage_hang (storage.h): checked at
+ * the top of every storage operation, before the backend is called.
  */
 #include "storage/storage.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics/metrics.h"
 #include "storage/storage_internal.h"
+#include "util/faults.h"
+#include "util/log.h"
 #include "util/mem.h"
+
+/* Block time of storage_hang for backends without a request timeout of
+ * their own: SPEC §10.2's default storage.request_timeout_seconds. */
+#define DEFAULT_FAULT_HANG_MS 60000L
 
 struct storage *storage__new(const struct storage_ops *ops, void *impl)
 {
@@ -29,7 +39,43 @@ struct storage *storage__new(const struct storage_ops *ops, void *impl)
         metrics_counter("arc_storage_write_bytes_total", "Bytes written to storage", labels);
     st->m_reads = metrics_counter("arc_storage_reads_total", "Object reads from storage", labels);
     st->m_errors = metrics_counter("arc_storage_errors_total", "Failed storage operations", labels);
+    st->m_timeouts = metrics_counter("arc_storage_timeouts_total",
+                                     "Storage requests or operations that timed out", labels);
+    st->fault_hang_ms = DEFAULT_FAULT_HANG_MS;
     return st;
+}
+
+void storage_set_request_timeout_ms(struct storage *st, long ms)
+{
+    if (ms > 0)
+        st->fault_hang_ms = ms;
+}
+
+/* The fault hooks of storage.h. Returns RC_OK when no fault applies, else
+ * the injected failure (already counted and described in eb). */
+static int inject_fault(struct storage *st, const char *op, const char *key, struct errbuf *eb)
+{
+    if (faults_enabled("storage_fail")) {
+        int rc = st->ops->local_root ? RC_IO : RC_S3;
+        metric_inc(st->m_errors);
+        return errbuf_set(eb, rc, "storage: injected failure (storage_fail) op=%s key=%.200s", op,
+                          key ? key : "");
+    }
+    if (faults_enabled("storage_hang")) {
+        /* A hung endpoint: nothing comes back until the request timeout. */
+        long ms = st->fault_hang_ms > 0 ? st->fault_hang_ms : DEFAULT_FAULT_HANG_MS;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        metric_inc(st->m_timeouts);
+        metric_inc(st->m_errors);
+        log_warn("storage", "timeout (injected storage_hang) op=%s key=%.200s elapsed_ms=%ld", op,
+                 key ? key : "", ms);
+        return errbuf_set(eb, RC_TIMEOUT,
+                          "storage: %s timed out after %ld ms (injected storage_hang) key=%.200s",
+                          op, ms, key ? key : "");
+    }
+    return RC_OK;
 }
 
 void storage_free(struct storage **stp)
@@ -123,8 +169,11 @@ int storage_put_file(struct storage *st, const char *local_path, const char *key
 {
     if (!storage_key_is_valid(key))
         return bad_key(st, "key", key, eb);
+    int rc = inject_fault(st, "put", key, eb);
+    if (rc != RC_OK)
+        return rc;
     uint64_t bytes = 0;
-    int rc = st->ops->put_file(st, local_path, key, flags, &bytes, eb);
+    rc = st->ops->put_file(st, local_path, key, flags, &bytes, eb);
     if (rc == RC_OK) {
         metric_inc(st->m_writes);
         metric_add(st->m_write_bytes, bytes);
@@ -139,6 +188,9 @@ int storage_get_file(struct storage *st, const char *key, const char *local_path
     if (!storage_key_is_valid(key))
         return bad_key(st, "key", key, eb);
     metric_inc(st->m_reads);
+    int rc = inject_fault(st, "get", key, eb);
+    if (rc != RC_OK)
+        return rc;
     return count_err(st, st->ops->get_file(st, key, local_path, eb));
 }
 
@@ -148,6 +200,9 @@ int storage_read_range(struct storage *st, const char *key, uint64_t offset, voi
     if (!storage_key_is_valid(key))
         return bad_key(st, "key", key, eb);
     metric_inc(st->m_reads);
+    int rc = inject_fault(st, "get_range", key, eb);
+    if (rc != RC_OK)
+        return rc;
     return count_err(st, st->ops->read_range(st, key, offset, buf, len, out_len, eb));
 }
 
@@ -156,6 +211,9 @@ int storage_head(struct storage *st, const char *key, struct storage_object_info
 {
     if (!storage_key_is_valid(key))
         return bad_key(st, "key", key, eb);
+    int rc = inject_fault(st, "head", key, eb);
+    if (rc != RC_OK)
+        return rc;
     return count_err(st, st->ops->head(st, key, out, eb));
 }
 
@@ -189,6 +247,9 @@ int storage_list(struct storage *st, const char *prefix, storage_list_fn fn, voi
         prefix = "";
     if (!storage__prefix_is_valid(prefix))
         return bad_key(st, "prefix", prefix, eb);
+    int rc = inject_fault(st, "list", prefix, eb);
+    if (rc != RC_OK)
+        return rc;
     struct list_filter lf = {fn, ctx};
     return count_err(st, st->ops->list(st, prefix, list_filter_cb, &lf, eb));
 }
@@ -197,12 +258,21 @@ int storage_delete(struct storage *st, const char *key, struct errbuf *eb)
 {
     if (!storage_key_is_valid(key))
         return bad_key(st, "key", key, eb);
+    int rc = inject_fault(st, "delete", key, eb);
+    if (rc != RC_OK)
+        return rc;
     return count_err(st, st->ops->delete_one(st, key, eb));
 }
 
 int storage_delete_many(struct storage *st, const char *const *keys, size_t n, size_t *out_failed,
                         struct errbuf *eb)
 {
+    int frc = inject_fault(st, "delete_many", n && keys[0] ? keys[0] : "", eb);
+    if (frc != RC_OK) {
+        if (out_failed)
+            *out_failed = n;
+        return frc;
+    }
     size_t failed = 0;
     int first = RC_OK;
     /* Invalid keys are reported but do not stop the valid ones. */

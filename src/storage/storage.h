@@ -21,7 +21,18 @@
  *
  * Thread-safety: every function may be called from any thread concurrently.
  * Metrics: arc_storage_writes_total, arc_storage_write_bytes_total,
- * arc_storage_reads_total, arc_storage_errors_total (label backend="...").
+ * arc_storage_reads_total, arc_storage_errors_total,
+ * arc_storage_timeouts_total (label backend="...").
+ *
+ * Fault hooks (util/faults.h, ARC_TEST_FAULTS; SPEC §11), applied here to
+ * put, get, read_range, head, list, delete and delete_many of every backend:
+ *   storage_fail  every operation fails at once: RC_S3 (remote backends) or
+ *                 RC_IO (local), counted in arc_storage_errors_total;
+ *   storage_hang  every operation blocks for the backend's request timeout
+ *                 (storage.request_timeout_seconds), then fails with
+ *                 RC_TIMEOUT, counted in arc_storage_timeouts_total and
+ *                 logged with operation and key, like a real timeout.
+ * staging_path does no storage I/O and is not affected.
  */
 #ifndef STORAGE_STORAGE_H
 #define STORAGE_STORAGE_H
@@ -60,6 +71,12 @@ const char *storage_backend_name(const struct storage *st);
  * storage_new_local, without trailing '/'); NULL for remote backends. Lives as
  * long as the storage. Readers such as DuckDB use it to open files in place. */
 const char *storage_local_root(const struct storage *st);
+
+/* Sets the request timeout of a backend that has none of its own (local:
+ * storage.request_timeout_seconds) so that the storage_hang fault hook
+ * (below) blocks for at most that long. S3 takes it from s3_options. Call
+ * before the storage is shared with other threads. */
+void storage_set_request_timeout_ms(struct storage *st, long ms);
 
 /* ---- keys -------------------------------------------------------------- */
 

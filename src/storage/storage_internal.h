@@ -43,6 +43,12 @@ struct storage {
     struct metric *m_write_bytes; /* arc_storage_write_bytes_total */
     struct metric *m_reads;       /* arc_storage_reads_total */
     struct metric *m_errors;      /* arc_storage_errors_total */
+    struct metric *m_timeouts;    /* arc_storage_timeouts_total (fault hook storage_hang) */
+    /* How long the storage_hang fault hook blocks an operation, ms: the
+     * backend's request timeout. Set at construction (storage__new: 60 s;
+     * s3: its request timeout) or by storage_set_request_timeout_ms before
+     * the storage is shared; read-only afterwards. */
+    long fault_hang_ms;
 };
 
 /* Wraps a backend: allocates the struct storage and registers its metrics. */

@@ -121,6 +121,10 @@ struct config_storage {
     int64_t low_speed_time_seconds; /* ... for this long aborts a transfer */
     int64_t operation_timeout_seconds;
     int64_t max_retries;
+    char *node_id;                    /* "" = derived from the host name (flush/writer.h) */
+    int64_t refresh_interval_seconds; /* catalog listing refresh; 0 = off */
+    char *cache_dir;                  /* read cache of remote data files */
+    int64_t cache_max_mb;             /* read cache size cap, MiB */
     struct config_storage_local local;
     struct config_storage_s3 s3;
     struct config_storage_minio minio;

@@ -130,6 +130,15 @@ const struct config_key config__keys[] = {
          "deadline of a whole storage operation including retries"),
     KINT("storage.max_retries", storage.max_retries, "3", 0, 100,
          "retries with exponential back-off (at most 10 s per wait)"),
+    KSTR("storage.node_id", storage.node_id, "", CF_NOSPACE,
+         "this node's id in file names ([A-Za-z0-9-], a letter first); nodes sharing a bucket "
+         "need distinct ids; empty = host name"),
+    KINT("storage.refresh_interval_seconds", storage.refresh_interval_seconds, "30", 0, DAY_S,
+         "how often the catalog learns files written by other nodes (listing); 0 = off"),
+    KSTR("storage.cache_dir", storage.cache_dir, "./data/cache", CF_NONEMPTY,
+         "local read cache of remote data files for queries"),
+    KINT("storage.cache_max_mb", storage.cache_max_mb, "10240", 1, MB_MAX,
+         "read cache size, MiB (least recently used files are evicted)"),
 
     /* [storage.local] */
     KSTR("storage.local.base_path", storage.local.base_path, "./data/arc", CF_NONEMPTY,

@@ -759,6 +759,67 @@ static void test_stop_refuses_new_work(void **state)
     sink_free(s);
 }
 
+/* on_batches_flushed (the WAL's retirement hook): every batch of every
+ * successful flush is reported once, batches of failed flushes only when a
+ * later attempt succeeds. */
+struct reported {
+    pthread_mutex_t mu;
+    uint64_t seqs[64];
+    uint64_t rows;
+    int n, calls;
+};
+
+static void on_batches(void *ctx, struct batch *const *batches, size_t n)
+{
+    struct reported *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->calls++;
+    for (size_t i = 0; i < n; i++) {
+        if (r->n < 64)
+            r->seqs[r->n++] = batches[i]->seq;
+        r->rows += batches[i]->nrows;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void test_batches_flushed_hook(void **state)
+{
+    (void)state;
+    struct fake_sink *s = sink_new();
+    struct colbuf *cb = mkbuf(1000, 60000, 1000, 0, 10, 20);
+    struct reported r = {.n = 0};
+    pthread_mutex_init(&r.mu, NULL);
+    struct flusher_options o = {
+        .nworkers = 1, .on_batches_flushed = on_batches, .on_batches_flushed_ctx = &r};
+    struct flusher *f = NULL;
+    struct errbuf eb;
+    errbuf_clear(&eb);
+    assert_int_equal(flusher_start(cb, as_sink(s), &o, &f, &eb), RC_OK);
+    assert_int_equal(admit1(cb, "db", "a", 2), RC_OK);
+    assert_int_equal(admit1(cb, "db", "a", 3), RC_OK);
+    SINK_SET(s, fail_next, 1);
+    uint64_t rec = 0;
+    assert_int_equal(flusher_flush(f, NULL, NULL, 5000, &rec, &eb), RC_IO);
+    pthread_mutex_lock(&r.mu);
+    assert_int_equal(r.calls, 0); /* a failed flush reports nothing */
+    pthread_mutex_unlock(&r.mu);
+    errbuf_clear(&eb);
+    assert_int_equal(admit1(cb, "db", "b", 4), RC_OK);
+    assert_int_equal(flusher_flush(f, NULL, NULL, 5000, &rec, &eb), RC_OK);
+    assert_int_equal(flusher_stop(&f, 5000), RC_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.rows, 9);
+    bool seen[4] = {false};
+    for (int i = 0; i < r.n; i++) {
+        assert_true(r.seqs[i] >= 1 && r.seqs[i] <= 3);
+        assert_false(seen[r.seqs[i]]);
+        seen[r.seqs[i]] = true;
+    }
+    pthread_mutex_destroy(&r.mu);
+    colbuf_free(&cb);
+    sink_free(s);
+}
+
 int main(void)
 {
     log_configure(LOG_ERROR, LOG_FORMAT_TEXT, 0);
@@ -772,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_stop_flushes_everything),
         cmocka_unit_test(test_stop_timeout_logs_unflushed_rows),
         cmocka_unit_test(test_stop_refuses_new_work),
+        cmocka_unit_test(test_batches_flushed_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

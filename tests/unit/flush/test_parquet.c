@@ -609,6 +609,87 @@ static void test_discard_and_empty(void **state)
     batch_unref(&e);
 }
 
+/* flush_writer_options.before_put (WAL flush intents): called once per file
+ * before the file exists, with its key and hour and the flush's batches; a
+ * failing hook fails the write and leaves nothing behind. */
+struct put_calls {
+    int n;
+    char keys[4][300];
+    int64_t hours[4];
+    uint64_t slots[4];
+    bool existed;
+    size_t nbatches;
+    int fail;
+};
+
+static int before_put_hook(void *ctx, const char *db, const char *m, const char *key,
+                           int64_t hour_start_us, struct batch *const *batches, size_t n,
+                           uint64_t *slot, struct errbuf *eb)
+{
+    struct put_calls *c = ctx;
+    (void)db;
+    (void)m;
+    (void)batches;
+    if (c->fail)
+        return errbuf_set(eb, RC_IO, "hook refused");
+    if (access(local_path(key), F_OK) == 0)
+        c->existed = true;
+    if (*slot == 0)
+        *slot = 100 + (uint64_t)c->n;
+    if (c->n < 4) {
+        snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
+        c->hours[c->n] = hour_start_us;
+        c->slots[c->n] = *slot;
+    }
+    c->nbatches = n;
+    c->n++;
+    return RC_OK;
+}
+
+static void test_before_put_hook(void **state)
+{
+    struct put_calls calls = {0};
+    struct flush_writer_options o = {.compression = "snappy",
+                                     .flush_timeout_seconds = 30,
+                                     .duckdb_threads = 1,
+                                     .before_put = before_put_hook,
+                                     .before_put_ctx = &calls};
+    struct flush_writer *w = new_writer(&o);
+    struct batch *a = batch_new("db", "bp");
+    int v = col(a, "v", COL_INT64, false);
+    batch_set_i64(a, v, batch_row_add(a, H14 + 5), 1);
+    batch_set_i64(a, v, batch_row_add(a, H14 + US_PER_HOUR + 5), 2);
+    batch_seal(a);
+    struct batch *b = batch_new("db", "bp");
+    batch_set_i64(b, col(b, "v", COL_INT64, false), batch_row_add(b, H14 + 9), 3);
+    batch_seal(b);
+    struct batch *bs[2] = {a, b};
+    const char *const *keys;
+    const uint64_t *ids;
+    void *tok;
+    assert_int_equal(write_ok(w, "db", "bp", bs, 2, &keys, &ids, &tok), 2);
+    assert_int_equal(calls.n, 2);
+    assert_false(calls.existed);
+    assert_int_equal(calls.nbatches, 2);
+    assert_string_equal(calls.keys[0], keys[0]);
+    assert_string_equal(calls.keys[1], keys[1]);
+    assert_int_equal(calls.hours[0], H14);
+    assert_int_equal(calls.hours[1], H14 + US_PER_HOUR);
+    assert_true(calls.slots[0] != calls.slots[1]);
+    flush_writer_publish(w, tok);
+    assert_storage_files(2);
+
+    calls.fail = 1;
+    struct errbuf eb = {0};
+    tok = NULL;
+    assert_int_equal(flush_writer_write(w, "db", "bp", bs, 2, &tok, &eb), RC_IO);
+    assert_null(tok);
+    assert_non_null(strstr(eb.msg, "hook refused"));
+    assert_storage_files(2); /* nothing new, no staging file left */
+    flush_writer_free(&w);
+    unref_all(bs, 2);
+}
+
 static void test_invalid_utf8_and_case(void **state)
 {
     struct batch *a = batch_new("db", "u8");
@@ -867,6 +948,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unaligned_batches_both_modes, setup, teardown),
         cmocka_unit_test(test_key_format),
         cmocka_unit_test_setup_teardown(test_reconcile_from_storage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_before_put_hook, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1472 @@
+/*
+ * wal/wal.c — the write-ahead log runtime: tickets, the writer thread with
+ * group commit, the async sync thread, retirement, stats (see wal.h).
+ *
+ * Owns: the WAL directory's files, the active segment's descriptor, the
+ * queue of records waiting to be written, the map batch seq → log record
+ * (LSN) of every logged batch not yet flushed, and the list of live
+ * segments.
+ *
+ * Threads:
+ *   HTTP threads     wal_prepare / wal_commit / wal_abort (serialise, enqueue,
+ *                    wait on the ticket's semaphore — never any file I/O)
+ *   flush workers    wal_put_intent (waits like a request), wal_batches_flushed
+ *   arc-wal          the writer: the only thread that writes, syncs (except
+ *                    async mode), renames or unlinks WAL files (SPEC R6.1)
+ *   arc-wal-sync     async mode only: fdatasync every async_sync_interval_ms
+ *   main             wal_open (read-only scan), wal_replay, wal_close
+ *   HTTP (endpoints) wal_get_stats, wal_files_list (readdir/stat only),
+ *                    wal_cleanup_recovered (done by arc-wal, waited for)
+ *
+ * DESIGN
+ *
+ * Group commit. Request threads serialise their records and append them to
+ * one FIFO queue; the writer takes the whole queue at once, writes it with
+ * one writev() to the active segment, calls fsync()/fdatasync() once (sync
+ * modes) and then marks every item of the group done and broadcasts. Items
+ * queued while a sync runs form the next group (R6.2), so the number of
+ * syncs stays far below the number of requests under load.
+ *
+ * Segment lifecycle (docs/wal.md has the diagram):
+ *
+ *   (create) seg_create ──► active ──rotate (size/age)──► sealed
+ *        sealed, outstanding == 0, all older gone ──retire──► unlink
+ *   (found at start) wal__scan_dir ──► pinned ──wal_replay──► sealed (replayed)
+ *        replayed, outstanding == 0, all older gone ──retire──► rename .wal.recovered
+ *   .wal.recovered ──cleanup (age)──► unlink
+ *
+ * Retirement is in segment order: markers and intents in a later segment
+ * describe records of earlier ones, so a segment goes only after every older
+ * one has gone.
+ *
+ * Order with the buffer (wal.h): prepare → colbuf_admit → commit. Between
+ * admit and commit a batch is already visible to flush workers but has no
+ * map entry yet; wal_put_intent / wal_batches_flushed therefore wait while
+ * a batch they are given is still in the pending list (the commit comes
+ * microseconds later on the request thread, which never waits for a flush
+ * in between), so an entry always exists before anything refers to it, and
+ * a record always precedes its intents and markers in the log.
+ *
+ * Failure is sticky (STYLE §4): after a failed write or sync every item in
+ * the group gets RC_IO, the WAL is degraded and refuses new writes until the
+ * process reopens it.
+ */
+#include "wal/wal_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ingest/batch.h"
+#include "metrics/metrics.h"
+#include "util/config.h"
+#include "util/faults.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_SEGMENT_BYTES (UINT64_C(100) << 20)
+#define DEFAULT_SEGMENT_AGE_MS (INT64_C(3600) * 1000)
+#define DEFAULT_QUEUE_SIZE 10000
+#define DEFAULT_ASYNC_INTERVAL_MS 1000
+#define HOUSEKEEPING_MS 1000      /* age rotation check period */
+#define DISK_CHECK_MS 5000        /* statvfs period */
+#define AUTO_CLEANUP_MS 60000     /* .recovered retention check period */
+#define PENDING_WAIT_MAX_MS 10000 /* a prepared batch must be committed within this */
+#define MAX_IOV 512
+
+/* Writer-thread-only state (never touched by other threads). */
+struct writer_state {
+    int fd;         /* active segment */
+    uint64_t bytes; /* written to the active segment, header included */
+    bool unsynced;  /* written since the last sync (sync modes) */
+};
+
+static struct {
+    struct metric *entries, *bytes, *syncs, *failed, *queue_depth, *recovery_records, *sync_seconds,
+        *groups, *group_entries, *segments, *rotations, *busy, *corrupt;
+} m;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void init_metrics(void)
+{
+    m.entries = metrics_counter("arc_wal_entries_total", "WAL data records written", NULL);
+    m.bytes = metrics_counter("arc_wal_bytes_total", "Bytes written to WAL segments", NULL);
+    m.syncs = metrics_counter("arc_wal_syncs_total", "fsync/fdatasync calls on WAL segments", NULL);
+    m.failed = metrics_counter("arc_wal_failed_writes_total",
+                               "Failed WAL writes or syncs (each degrades the WAL)", NULL);
+    m.queue_depth = metrics_gauge("arc_wal_queue_depth", "WAL records waiting to be written", NULL);
+    m.recovery_records = metrics_counter("arc_wal_recovery_records_total",
+                                         "WAL records re-admitted at start-up", NULL);
+    m.sync_seconds =
+        metrics_histogram("arc_wal_sync_duration_seconds", "Duration of WAL syncs", NULL);
+    m.groups = metrics_counter("arc_wal_group_commits_total",
+                               "WAL group commits (one write, one sync each)", NULL);
+    m.group_entries = metrics_counter("arc_wal_group_commit_entries_total",
+                                      "Data records covered by group commits (divide by "
+                                      "arc_wal_group_commits_total for the mean group size)",
+                                      NULL);
+    m.segments = metrics_gauge("arc_wal_segments", "WAL segments on disk (not recovered)", NULL);
+    m.rotations = metrics_counter("arc_wal_rotations_total", "WAL segment rotations", NULL);
+    m.busy = metrics_counter("arc_wal_backpressure_rejections_total",
+                             "Writes refused because the WAL queue or size cap was full", NULL);
+    m.corrupt = metrics_counter("arc_wal_recovery_corrupt_records_total",
+                                "Torn or corrupt WAL records found at start-up", NULL);
+}
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+bool wal_sync_mode_parse(const char *s, enum wal_sync_mode *out)
+{
+    if (!s)
+        return false;
+    if (!strcmp(s, "fsync"))
+        *out = WAL_SYNC_FSYNC;
+    else if (!strcmp(s, "fdatasync"))
+        *out = WAL_SYNC_FDATASYNC;
+    else if (!strcmp(s, "async"))
+        *out = WAL_SYNC_ASYNC;
+    else
+        return false;
+    return true;
+}
+
+const char *wal_sync_mode_name(enum wal_sync_mode mode)
+{
+    switch (mode) {
+    case WAL_SYNC_FSYNC: return "fsync";
+    case WAL_SYNC_FDATASYNC: return "fdatasync";
+    case WAL_SYNC_ASYNC: return "async";
+    }
+    return "unknown";
+}
+
+void wal_options_from_config(const struct config_wal *c, struct wal_options *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->dir = c->dir;
+    if (!wal_sync_mode_parse(c->sync_mode, &out->sync_mode))
+        out->sync_mode = WAL_SYNC_FDATASYNC;
+    out->max_segment_bytes = (uint64_t)c->max_size_mb << 20;
+    out->max_segment_age_ms = c->max_age_seconds * 1000;
+    out->queue_size = (size_t)c->queue_size;
+    out->async_sync_interval_ms = c->async_sync_interval_ms;
+    out->max_total_bytes = (uint64_t)c->max_total_size_mb << 20;
+    out->recovered_retention_ms = c->recovered_retention_hours * 3600 * 1000;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+struct witem *wal__item_new(struct wal *w, enum witem_kind kind, bool waited)
+{
+    struct witem *it = xcalloc(1, sizeof(*it));
+    it->kind = kind;
+    it->wal = w;
+    it->waited = waited;
+    if (waited)
+        sem_init(&it->sem, 0, 0);
+    return it;
+}
+
+/* Blocks until the writer posted the item; returns its rc. */
+static int item_wait(struct witem *it)
+{
+    while (sem_wait(&it->sem) != 0 && errno == EINTR)
+        ;
+    return it->rc;
+}
+
+void wal__item_free(struct witem *it)
+{
+    if (!it)
+        return;
+    if (it->waited)
+        sem_destroy(&it->sem);
+    if (it->kind == WITEM_FLUSHED)
+        for (size_t i = 0; i < it->nents; i++)
+            xfree(it->ents[i]);
+    xfree(it->ents);
+    xfree(it->batches);
+    wal__wbuf_free(&it->buf);
+    xfree(it);
+}
+
+void wal__count_recovered(struct wal *w)
+{
+    atomic_fetch_add(&w->st_recovered, 1);
+    metric_inc(m.recovery_records);
+}
+
+void wal__test_set_faults(struct wal *w, bool write_fail, long fsync_delay_ms)
+{
+    atomic_store(&w->fault_write_fail, write_fail);
+    atomic_store(&w->fault_fsync_delay_ms, fsync_delay_ms);
+}
+
+/* ---- entry map (caller holds w->lock) ---------------------------------------------- */
+
+static size_t bucket_of(uint64_t seq, size_t nbuckets)
+{
+    return (size_t)((seq * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (nbuckets - 1);
+}
+
+void wal__map_insert(struct wal *w, struct went *e)
+{
+    if (w->nents + 1 > w->nbuckets) {
+        size_t nb = w->nbuckets ? w->nbuckets * 2 : 1024;
+        struct went **nbk = xcalloc(nb, sizeof(*nbk));
+        for (size_t i = 0; i < w->nbuckets; i++) {
+            struct went *x = w->buckets[i];
+            while (x) {
+                struct went *next = x->hnext;
+                size_t b = bucket_of(x->seq, nb);
+                x->hnext = nbk[b];
+                nbk[b] = x;
+                x = next;
+            }
+        }
+        xfree(w->buckets);
+        w->buckets = nbk;
+        w->nbuckets = nb;
+    }
+    size_t b = bucket_of(e->seq, w->nbuckets);
+    e->hnext = w->buckets[b];
+    w->buckets[b] = e;
+    w->nents++;
+}
+
+struct went *wal__map_find(struct wal *w, uint64_t seq)
+{
+    if (!w->nbuckets)
+        return NULL;
+    for (struct went *e = w->buckets[bucket_of(seq, w->nbuckets)]; e; e = e->hnext)
+        if (e->seq == seq)
+            return e;
+    return NULL;
+}
+
+void wal__map_remove(struct wal *w, struct went *e)
+{
+    struct went **pp = &w->buckets[bucket_of(e->seq, w->nbuckets)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp) {
+        *pp = e->hnext;
+        w->nents--;
+    }
+    e->hnext = NULL;
+}
+
+/* ---- pending list (caller holds w->lock) ------------------------------------------- */
+
+void wal__pending_add(struct wal *w, struct witem *it)
+{
+    it->pprev = NULL;
+    it->pnext = w->pending;
+    if (w->pending)
+        w->pending->pprev = it;
+    w->pending = it;
+}
+
+void wal__pending_remove(struct wal *w, struct witem *it)
+{
+    if (it->pprev)
+        it->pprev->pnext = it->pnext;
+    else if (w->pending == it)
+        w->pending = it->pnext;
+    if (it->pnext)
+        it->pnext->pprev = it->pprev;
+    it->pnext = it->pprev = NULL;
+}
+
+static bool pending_has(struct wal *w, const struct batch *b)
+{
+    for (struct witem *it = w->pending; it; it = it->pnext)
+        for (size_t i = 0; i < it->nbatches; i++)
+            if (it->batches[i] == b)
+                return true;
+    return false;
+}
+
+/* The entry of batch b, waiting while b is prepared but not yet committed
+ * (see DESIGN). NULL if the WAL does not know b. Caller holds w->lock. */
+static struct went *lookup_entry(struct wal *w, const struct batch *b)
+{
+    struct timespec until;
+    deadline_after(&until, PENDING_WAIT_MAX_MS);
+    for (;;) {
+        struct went *e = b->seq ? wal__map_find(w, b->seq) : NULL;
+        if (e || !pending_has(w, b))
+            return e;
+        if (pthread_cond_timedwait(&w->done_cv, &w->lock, &until) == ETIMEDOUT) {
+            log_error("wal", "batch admitted but never committed to the WAL seq=%" PRIu64, b->seq);
+            return NULL;
+        }
+    }
+}
+
+/* ---- file I/O (writer / syncer threads only) ------------------------------------------- */
+
+static void set_degraded(struct wal *w, const char *what, int err)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err));
+    pthread_mutex_lock(&w->lock);
+    bool first = !w->degraded;
+    w->degraded = true;
+    snprintf(w->last_error, sizeof(w->last_error), "%s", msg);
+    w->last_error_us = time_now_us();
+    pthread_mutex_unlock(&w->lock);
+    atomic_fetch_add(&w->st_failed, 1);
+    metric_inc(m.failed);
+    if (first)
+        log_error("wal", "WAL degraded, refusing writes until restart dir=%s err=%s", w->dir, msg);
+    else
+        log_error("wal", "write or sync failed dir=%s err=%s", w->dir, msg);
+}
+
+/* Writes iov[0..n) completely (retrying short writes). -1 + errno on error. */
+static int write_all(struct wal *w, int fd, struct iovec *iov, int n)
+{
+    if (atomic_load(&w->fault_write_fail)) {
+        errno = EIO; /* ARC_TEST_FAULTS=wal_write_fail */
+        return -1;
+    }
+    while (n > 0) {
+        ssize_t k = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        size_t left = (size_t)k;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0 && left) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* fsync or fdatasync per mode (async mode: fdatasync), timed. */
+static int do_sync(struct wal *w, int fd, bool fault_delay)
+{
+    long delay = fault_delay ? atomic_load(&w->fault_fsync_delay_ms) : 0;
+    if (delay > 0)
+        time_sleep_ms(delay); /* ARC_TEST_FAULTS=fsync_delay_ms=N: a slow disk */
+    int64_t t0 = time_mono_ns();
+    int r = w->o.sync_mode == WAL_SYNC_FSYNC ? fsync(fd) : fdatasync(fd);
+    int err = errno;
+    int64_t took_ns = time_mono_ns() - t0;
+    atomic_fetch_add(&w->st_sync_ns, (uint64_t)took_ns);
+    metric_observe(m.sync_seconds, (double)took_ns / 1e9);
+    atomic_fetch_add(&w->st_syncs, 1);
+    metric_inc(m.syncs);
+    errno = err;
+    return r;
+}
+
+/* Creates a new segment file with its header (writer thread). */
+static int seg_create(struct wal *w, struct wseg **out, int *fd_out, char *err, size_t errcap)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        pthread_mutex_lock(&w->lock);
+        uint64_t seq = w->next_seg_seq++;
+        pthread_mutex_unlock(&w->lock);
+        int64_t now = time_now_us();
+        char name[WAL_NAME_MAX];
+        wal__segment_name(name, sizeof(name), now, seq);
+        int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0) {
+            snprintf(err, errcap, "cannot create segment %s/%s: %s", w->dir, name, strerror(errno));
+            return RC_IO;
+        }
+        uint8_t hdr[WAL_SEG_HDR_BYTES];
+        wal__segment_header(hdr, seq, now);
+        struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+        bool sync = w->o.sync_mode != WAL_SYNC_ASYNC;
+        /* The new file's directory entry must be durable before any record
+         * in it is acknowledged. */
+        if (writev(fd, &iov, 1) != (ssize_t)sizeof(hdr) ||
+            (sync && (fdatasync(fd) != 0 || fsync(w->dirfd) != 0))) {
+            snprintf(err, errcap, "cannot write segment header %s/%s: %s", w->dir, name,
+                     strerror(errno));
+            close(fd);
+            unlinkat(w->dirfd, name, 0);
+            return RC_IO;
+        }
+        struct wseg *g = xcalloc(1, sizeof(*g));
+        g->seq = seq;
+        snprintf(g->name, sizeof(g->name), "%s", name);
+        g->created_us = now;
+        g->created_mono_ms = time_mono_ms();
+        g->bytes = WAL_SEG_HDR_BYTES;
+        g->active = true;
+        atomic_fetch_add(&w->st_bytes, WAL_SEG_HDR_BYTES);
+        *out = g;
+        *fd_out = fd;
+        return RC_OK;
+    }
+    snprintf(err, errcap, "cannot create a segment in %s: names taken", w->dir);
+    return RC_IO;
+}
+
+/* Makes g the active segment (appended to the list). */
+static void seg_install(struct wal *w, struct wseg *g, int fd)
+{
+    int dupfd = w->o.sync_mode == WAL_SYNC_ASYNC ? dup(fd) : -1;
+    pthread_mutex_lock(&w->lock);
+    if (w->active)
+        w->active->active = false;
+    struct wseg **pp = &w->segs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = g;
+    w->active = g;
+    w->nsegs++;
+    w->segs_bytes += g->bytes;
+    if (w->o.sync_mode == WAL_SYNC_ASYNC) {
+        /* The syncer syncs (and closes) the previous descriptor once more. */
+        if (w->sync_fd >= 0) {
+            w->sync_close_fds =
+                xrealloc(w->sync_close_fds, (w->n_sync_close_fds + 1) * sizeof(int));
+            w->sync_close_fds[w->n_sync_close_fds++] = w->sync_fd;
+        }
+        w->sync_fd = dupfd;
+    }
+    size_t nsegs = w->nsegs;
+    pthread_mutex_unlock(&w->lock);
+    metric_set(m.segments, (int64_t)nsegs);
+}
+
+static int rotate(struct wal *w, struct writer_state *ws, char *err, size_t errcap)
+{
+    struct wseg *g;
+    int fd;
+    int rc = seg_create(w, &g, &fd, err, errcap);
+    if (rc != RC_OK)
+        return rc; /* the old segment stays active */
+    close(ws->fd); /* sync modes: everything in it was synced already */
+    ws->fd = fd;
+    ws->bytes = WAL_SEG_HDR_BYTES;
+    ws->unsynced = false; /* its header was synced by seg_create (sync modes) */
+    seg_install(w, g, fd);
+    atomic_fetch_add(&w->st_rotations, 1);
+    metric_inc(m.rotations);
+    log_info("wal", "segment rotated new=%s", g->name);
+    return RC_OK;
+}
+
+/* Unlinks (or renames to .wal.recovered) the retired segments, oldest first. */
+static void retire(struct wal *w, struct wseg *list)
+{
+    bool any = false;
+    size_t count = 0;
+    while (list) {
+        count++;
+        struct wseg *g = list;
+        list = g->next;
+        if (g->replayed) {
+            char to[WAL_NAME_MAX + 16];
+            snprintf(to, sizeof(to), "%s.recovered", g->name);
+            if (renameat(w->dirfd, g->name, w->dirfd, to) != 0)
+                log_error("wal", "cannot rename replayed segment path=%s/%s err=%s", w->dir,
+                          g->name, strerror(errno));
+            else {
+                /* The file's time says when it was recovered (recovery
+                 * history, retention). */
+                utimensat(w->dirfd, to, NULL, 0);
+                log_info("wal", "replayed segment retired path=%s/%s", w->dir, to);
+            }
+        } else {
+            if (unlinkat(w->dirfd, g->name, 0) != 0 && errno != ENOENT)
+                log_error("wal", "cannot delete segment path=%s/%s err=%s", w->dir, g->name,
+                          strerror(errno));
+            else
+                log_debug("wal", "segment retired path=%s/%s", w->dir, g->name);
+        }
+        any = true;
+        xfree(g);
+    }
+    if (any)
+        fsync(w->dirfd);
+    pthread_mutex_lock(&w->lock);
+    w->retiring -= count;
+    pthread_cond_broadcast(&w->done_cv); /* wal_replay waits for its segments */
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Detaches the retirable prefix of the segment list. Caller holds the lock. */
+static struct wseg *collect_retirable(struct wal *w)
+{
+    struct wseg *head = NULL, **tail = &head;
+    while (w->segs && !w->segs->active && !w->segs->pinned && w->segs->outstanding == 0) {
+        struct wseg *g = w->segs;
+        w->segs = g->next;
+        g->next = NULL;
+        *tail = g;
+        tail = &g->next;
+        w->nsegs--;
+        w->segs_bytes -= g->bytes;
+        w->retiring++;
+    }
+    return head;
+}
+
+static void retire_now(struct wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct wseg *r = collect_retirable(w);
+    size_t nsegs = w->nsegs;
+    pthread_mutex_unlock(&w->lock);
+    if (r) {
+        retire(w, r);
+        metric_set(m.segments, (int64_t)nsegs);
+    }
+}
+
+static int do_cleanup(struct wal *w, int64_t max_age_ms, uint64_t *deleted, uint64_t *freed,
+                      char *err, size_t errcap)
+{
+    *deleted = *freed = 0;
+    int dfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        snprintf(err, errcap, "cannot read %s: %s", w->dir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return RC_IO;
+    }
+    int64_t now = time_now_us();
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t seq;
+        bool recovered;
+        if (!wal__segment_name_parse(de->d_name, &seq, &recovered) || !recovered)
+            continue;
+        struct stat st;
+        if (fstatat(w->dirfd, de->d_name, &st, 0) != 0)
+            continue;
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * US_PER_SEC + st.st_mtim.tv_nsec / 1000;
+        if ((now - mtime) / 1000 < max_age_ms)
+            continue;
+        if (unlinkat(w->dirfd, de->d_name, 0) == 0) {
+            (*deleted)++;
+            *freed += (uint64_t)st.st_size;
+            log_info("wal", "recovered segment removed path=%s/%s", w->dir, de->d_name);
+        }
+    }
+    closedir(d);
+    if (*deleted)
+        fsync(w->dirfd);
+    return RC_OK;
+}
+
+/* ---- the writer ------------------------------------------------------------------------ */
+
+struct iov_acc {
+    struct iovec iov[MAX_IOV];
+    int n;
+    uint64_t bytes;
+};
+
+/* Writes the accumulated records to the active segment and, with `sync` in
+ * the sync modes, syncs what was written since the last sync (one sync per
+ * group, however many writev calls it took). Returns 0 or an errno. */
+static int flush_acc(struct wal *w, struct writer_state *ws, struct iov_acc *a, bool sync,
+                     char *err, size_t errcap)
+{
+    if (a->n > 0) {
+        if (write_all(w, ws->fd, a->iov, a->n) != 0) {
+            int e = errno ? errno : EIO;
+            snprintf(err, errcap, "write failed");
+            return e;
+        }
+        ws->bytes += a->bytes;
+        ws->unsynced = true;
+        atomic_fetch_add(&w->st_bytes, a->bytes);
+        atomic_fetch_add(&w->written_total, a->bytes);
+        metric_add(m.bytes, a->bytes);
+        a->n = 0;
+        a->bytes = 0;
+    }
+    if (!sync || !ws->unsynced || w->o.sync_mode == WAL_SYNC_ASYNC)
+        return 0;
+    ws->unsynced = false;
+    if (do_sync(w, ws->fd, true) != 0) {
+        int e = errno ? errno : EIO;
+        snprintf(err, errcap, "%s failed",
+                 w->o.sync_mode == WAL_SYNC_FSYNC ? "fsync" : "fdatasync");
+        return e;
+    }
+    return 0;
+}
+
+static bool item_has_bytes(const struct witem *it)
+{
+    return it->buf.len > 0 &&
+           (it->kind == WITEM_DATA || it->kind == WITEM_INTENT || it->kind == WITEM_FLUSHED);
+}
+
+static void process_group(struct wal *w, struct writer_state *ws, struct witem *list)
+{
+    pthread_mutex_lock(&w->lock);
+    bool degraded = w->degraded;
+    char deg_msg[300];
+    snprintf(deg_msg, sizeof(deg_msg), "WAL is degraded after an earlier failure (%s)",
+             w->last_error);
+    pthread_mutex_unlock(&w->lock);
+
+    struct iov_acc *a = xmalloc(sizeof(*a));
+    a->n = 0;
+    a->bytes = 0;
+    int err_no = 0;
+    char err[128] = "";
+    uint64_t data_records = 0;
+    for (struct witem *it = list; it; it = it->next) {
+        if (!item_has_bytes(it) || degraded || err_no)
+            continue;
+        uint64_t cur = ws->bytes + a->bytes;
+        if (cur > WAL_SEG_HDR_BYTES && cur + it->buf.len > w->o.max_segment_bytes) {
+            err_no = flush_acc(w, ws, a, true, err, sizeof(err));
+            if (!err_no) {
+                char rerr[ERRBUF_SIZE];
+                if (rotate(w, ws, rerr, sizeof(rerr)) != RC_OK) {
+                    log_error("wal", "rotation failed: %s", rerr);
+                    snprintf(err, sizeof(err), "segment rotation failed");
+                    err_no = EIO;
+                }
+            }
+            if (err_no)
+                continue;
+        }
+        if (a->n == MAX_IOV) {
+            err_no = flush_acc(w, ws, a, false, err, sizeof(err));
+            if (err_no)
+                continue;
+        }
+        a->iov[a->n].iov_base = it->buf.p;
+        a->iov[a->n].iov_len = it->buf.len;
+        a->n++;
+        a->bytes += it->buf.len;
+        it->seg = w->active; /* only the writer changes w->active */
+        if (it->kind == WITEM_DATA)
+            data_records += it->nbatches;
+    }
+    if (!degraded && !err_no)
+        err_no = flush_acc(w, ws, a, true, err, sizeof(err));
+    xfree(a);
+    if (err_no) {
+        set_degraded(w, err, err_no);
+        snprintf(deg_msg, sizeof(deg_msg), "WAL %s: %s", err, strerror(err_no));
+    }
+    bool ok = !degraded && !err_no;
+    if (ok && data_records) {
+        atomic_fetch_add(&w->st_entries, data_records);
+        atomic_fetch_add(&w->st_groups, 1);
+        metric_add(m.entries, data_records);
+        metric_inc(m.groups);
+        metric_add(m.group_entries, data_records);
+    }
+
+    /* Control items need file operations: run them here, outside the lock. */
+    for (struct witem *it = list; it; it = it->next)
+        if (it->kind == WITEM_CLEANUP)
+            it->rc = do_cleanup(w, it->max_age_ms, &it->deleted, &it->freed_bytes, it->err,
+                                sizeof(it->err));
+
+    struct witem *to_free = NULL, *to_post = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->active) {
+        w->segs_bytes += ws->bytes - w->active->bytes;
+        w->active->bytes = ws->bytes;
+    }
+    for (struct witem *it = list, *next; it; it = next) {
+        next = it->next;
+        switch (it->kind) {
+        case WITEM_DATA:
+        case WITEM_INTENT:
+            if (ok) {
+                it->rc = RC_OK;
+                for (size_t i = 0; i < it->nents; i++) {
+                    if (!it->ents[i])
+                        continue;
+                    it->ents[i]->seg = it->seg;
+                    it->seg->outstanding++;
+                }
+            } else {
+                it->rc = RC_IO;
+                snprintf(it->err, sizeof(it->err), "%.*s", (int)sizeof(it->err) - 1, deg_msg);
+            }
+            break;
+        case WITEM_FLUSHED:
+            for (size_t i = 0; i < it->nents; i++) {
+                struct wseg *g = it->ents[i]->seg;
+                if (g && g->outstanding)
+                    g->outstanding--;
+            }
+            break;
+        default: break;
+        }
+        if (it->waited) {
+            it->done = true;
+            it->next = to_post;
+            to_post = it;
+        } else {
+            it->next = to_free;
+            to_free = it;
+        }
+    }
+    struct wseg *r = collect_retirable(w);
+    size_t nsegs = w->nsegs;
+    pthread_cond_broadcast(&w->done_cv); /* pending-commit and replay waiters, if any */
+    pthread_mutex_unlock(&w->lock);
+    /* Waited items belong to their waiters once posted: read next first. */
+    while (to_post) {
+        struct witem *n = to_post->next;
+        sem_post(&to_post->sem);
+        to_post = n;
+    }
+    while (to_free) {
+        struct witem *n = to_free->next;
+        wal__item_free(to_free);
+        to_free = n;
+    }
+    if (r) {
+        retire(w, r);
+        metric_set(m.segments, (int64_t)nsegs);
+    }
+}
+
+static void housekeeping(struct wal *w, struct writer_state *ws, int64_t *next_disk,
+                         int64_t *next_cleanup)
+{
+    int64_t now = time_mono_ms();
+    pthread_mutex_lock(&w->lock);
+    struct wseg *g = w->active;
+    bool rot = g && !w->degraded && ws->bytes > WAL_SEG_HDR_BYTES &&
+               now - g->created_mono_ms >= w->o.max_segment_age_ms;
+    pthread_mutex_unlock(&w->lock);
+    if (rot) {
+        char err[ERRBUF_SIZE];
+        /* Everything written so far was synced by its group (sync modes) or
+         * is handed to the syncer with the old descriptor (async). */
+        if (rotate(w, ws, err, sizeof(err)) != RC_OK) {
+            log_error("wal", "age rotation failed: %s", err);
+            set_degraded(w, "segment rotation failed", EIO);
+        }
+        retire_now(w);
+    }
+    if (now >= *next_disk) {
+        struct statvfs sv;
+        if (statvfs(w->dir, &sv) == 0 && sv.f_blocks > 0)
+            atomic_store(&w->disk_free_permille,
+                         (int64_t)((double)sv.f_bavail * 1000.0 / (double)sv.f_blocks));
+        *next_disk = now + DISK_CHECK_MS;
+    }
+    if (now >= *next_cleanup) {
+        if (w->o.recovered_retention_ms >= 0) {
+            uint64_t d, f;
+            char err[200];
+            if (do_cleanup(w, w->o.recovered_retention_ms, &d, &f, err, sizeof(err)) != RC_OK)
+                log_warn("wal", "automatic cleanup failed: %s", err);
+        }
+        *next_cleanup = now + AUTO_CLEANUP_MS;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct wal *w = arg;
+    pthread_setname_np(pthread_self(), "arc-wal");
+    struct writer_state ws = {.fd = -1};
+    char err[ERRBUF_SIZE] = "";
+    struct wseg *g = NULL;
+    int rc = seg_create(w, &g, &ws.fd, err, sizeof(err));
+    if (rc == RC_OK) {
+        ws.bytes = WAL_SEG_HDR_BYTES;
+        seg_install(w, g, ws.fd);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->writer_start_rc = rc;
+    snprintf(w->writer_start_err, sizeof(w->writer_start_err), "%s", err);
+    w->writer_ready = true;
+    if (rc != RC_OK)
+        w->writer_exited = true;
+    pthread_cond_broadcast(&w->done_cv);
+    pthread_mutex_unlock(&w->lock);
+    if (rc != RC_OK)
+        return NULL;
+
+    int64_t next_hk = time_mono_ms() + HOUSEKEEPING_MS;
+    int64_t next_disk = 0, next_cleanup = time_mono_ms() + AUTO_CLEANUP_MS;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (!w->qhead && !w->stopping) {
+            if (time_mono_ms() >= next_hk)
+                break;
+            struct timespec until;
+            deadline_after(&until, next_hk - time_mono_ms());
+            pthread_cond_timedwait(&w->work_cv, &w->lock, &until);
+        }
+        struct witem *list = w->qhead;
+        w->qhead = w->qtail = NULL;
+        w->queued_entries = 0;
+        w->queued_bytes = 0;
+        bool stop = w->stopping && !list;
+        size_t depth = w->reserved_entries;
+        pthread_mutex_unlock(&w->lock);
+        metric_set(m.queue_depth, (int64_t)depth);
+        if (list)
+            process_group(w, &ws, list);
+        if (time_mono_ms() >= next_hk) {
+            housekeeping(w, &ws, &next_disk, &next_cleanup);
+            next_hk = time_mono_ms() + HOUSEKEEPING_MS;
+        }
+        if (stop)
+            break;
+    }
+
+    /* Items enqueued between the last take and writer_exited still go out;
+     * later ones are refused by their enqueuers. */
+    pthread_mutex_lock(&w->lock);
+    w->writer_exited = true;
+    struct witem *left = w->qhead;
+    w->qhead = w->qtail = NULL;
+    w->queued_entries = 0;
+    w->queued_bytes = 0;
+    pthread_mutex_unlock(&w->lock);
+    if (left)
+        process_group(w, &ws, left);
+
+    /* Closing: the active segment is no longer appended to; everything whose
+     * rows were all flushed goes, in order (a clean shutdown leaves none). */
+    pthread_mutex_lock(&w->lock);
+    if (w->active)
+        w->active->active = false;
+    struct wseg *r = collect_retirable(w);
+    size_t kept = w->nsegs;
+    pthread_mutex_unlock(&w->lock);
+    if (ws.fd >= 0)
+        close(ws.fd);
+    retire(w, r);
+    metric_set(m.segments, (int64_t)kept);
+    if (kept)
+        log_info("wal", "closed; segments kept for replay count=%zu dir=%s", kept, w->dir);
+    else
+        log_info("wal", "closed; every logged row was flushed, no segment left dir=%s", w->dir);
+    return NULL;
+}
+
+/* Async mode: syncs the active segment every async_sync_interval_ms (and
+ * once more each segment rotated away), so the writer never waits for a
+ * sync and an OS crash loses at most about one interval. */
+static void *syncer_main(void *arg)
+{
+    struct wal *w = arg;
+    pthread_setname_np(pthread_self(), "arc-wal-sync");
+    uint64_t synced = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        if (!w->syncer_stop) {
+            struct timespec until;
+            deadline_after(&until, w->o.async_sync_interval_ms);
+            pthread_cond_timedwait(&w->sync_cv, &w->lock, &until);
+        }
+        bool stop = w->syncer_stop;
+        int *fds = w->sync_close_fds;
+        size_t nfds = w->n_sync_close_fds;
+        w->sync_close_fds = NULL;
+        w->n_sync_close_fds = 0;
+        int fd = w->sync_fd >= 0 ? dup(w->sync_fd) : -1;
+        pthread_mutex_unlock(&w->lock);
+
+        uint64_t written = atomic_load(&w->written_total);
+        for (size_t i = 0; i < nfds; i++) {
+            if (do_sync(w, fds[i], true) != 0)
+                set_degraded(w, "fdatasync of a rotated segment failed", errno);
+            close(fds[i]);
+        }
+        xfree(fds);
+        if (fd >= 0) {
+            if (written != synced && do_sync(w, fd, true) != 0)
+                set_degraded(w, "fdatasync failed", errno);
+            close(fd);
+        }
+        synced = written;
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static int mkdir_p(const char *dir, struct errbuf *eb)
+{
+    char cur[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof(cur))
+        return errbuf_set(eb, RC_INVALID, "wal.dir too long");
+    memcpy(cur, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (cur[i] != '/' && cur[i] != '\0')
+            continue;
+        char c = cur[i];
+        cur[i] = '\0';
+        if (mkdir(cur, 0755) != 0 && errno != EEXIST)
+            return errbuf_set(eb, RC_IO, "wal: cannot create directory %s: %s", cur,
+                              strerror(errno));
+        cur[i] = c;
+    }
+    return RC_OK;
+}
+
+static void free_segs(struct wseg *g)
+{
+    while (g) {
+        struct wseg *n = g->next;
+        xfree(g);
+        g = n;
+    }
+}
+
+static void wal_free(struct wal *w)
+{
+    free_segs(w->segs);
+    for (size_t i = 0; i < w->nbuckets; i++) {
+        struct went *e = w->buckets[i];
+        while (e) {
+            struct went *n = e->hnext;
+            xfree(e);
+            e = n;
+        }
+    }
+    xfree(w->buckets);
+    for (size_t i = 0; i < w->n_sync_close_fds; i++)
+        close(w->sync_close_fds[i]);
+    xfree(w->sync_close_fds);
+    if (w->sync_fd >= 0)
+        close(w->sync_fd);
+    wal__scan_free(&w->scan);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
+    if (w->lockfd >= 0)
+        close(w->lockfd); /* releases the flock */
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work_cv);
+    pthread_cond_destroy(&w->done_cv);
+    pthread_cond_destroy(&w->sync_cv);
+    xfree(w->dir);
+    xfree(w);
+}
+
+int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb)
+{
+    pthread_once(&metrics_once, init_metrics);
+    if (!opts || !opts->dir || !*opts->dir)
+        return errbuf_set(eb, RC_INVALID, "wal: dir is required");
+    struct wal *w = xcalloc(1, sizeof(*w));
+    w->o = *opts;
+    w->dir = xstrdup(opts->dir);
+    w->o.dir = w->dir;
+    if (!w->o.max_segment_bytes)
+        w->o.max_segment_bytes = DEFAULT_SEGMENT_BYTES;
+    if (w->o.max_segment_age_ms <= 0)
+        w->o.max_segment_age_ms = DEFAULT_SEGMENT_AGE_MS;
+    if (!w->o.queue_size)
+        w->o.queue_size = DEFAULT_QUEUE_SIZE;
+    if (w->o.async_sync_interval_ms <= 0)
+        w->o.async_sync_interval_ms = DEFAULT_ASYNC_INTERVAL_MS;
+    w->dirfd = -1;
+    w->lockfd = -1;
+    w->sync_fd = -1;
+    atomic_init(&w->disk_free_permille, -1);
+    atomic_init(&w->fault_write_fail, faults_enabled("wal_write_fail"));
+    atomic_init(&w->fault_fsync_delay_ms, faults_value("fsync_delay_ms", 0));
+    pthread_mutex_init(&w->lock, NULL);
+    cond_init_mono(&w->work_cv);
+    cond_init_mono(&w->done_cv);
+    cond_init_mono(&w->sync_cv);
+
+    int rc = mkdir_p(w->dir, eb);
+    if (rc != RC_OK)
+        goto fail;
+    w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dirfd < 0) {
+        rc = errbuf_set(eb, RC_IO, "wal: cannot open directory %s: %s", w->dir, strerror(errno));
+        goto fail;
+    }
+    /* Two processes appending to and retiring the same segments would lose
+     * data: the second one is refused. */
+    w->lockfd = openat(w->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lockfd < 0 || flock(w->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errbuf_set(eb, RC_IO, "wal: directory %s is in use by another process (%s)", w->dir,
+                        strerror(errno));
+        goto fail;
+    }
+    struct wseg *segs = NULL;
+    rc = wal__scan_dir(w->dirfd, w->dir, &w->scan, &segs, eb);
+    if (rc != RC_OK)
+        goto fail;
+    w->segs = segs;
+    for (struct wseg *g = segs; g; g = g->next) {
+        w->nsegs++;
+        w->segs_bytes += g->bytes;
+    }
+    w->next_seg_seq = w->scan->max_seg_seq + 1;
+    /* LSNs never repeat: above every LSN still on disk, and time-based so
+     * they also grow across runs whose segments were all deleted. */
+    w->next_lsn = w->scan->max_lsn + 1;
+    if ((uint64_t)time_now_us() > w->next_lsn)
+        w->next_lsn = (uint64_t)time_now_us();
+    atomic_store(&w->st_corrupt, w->scan->corrupt_records);
+    metric_add(m.corrupt, w->scan->corrupt_records);
+    if (w->scan->nsegs == 0)
+        wal__scan_free(&w->scan);
+
+    int err = pthread_create(&w->writer_thread, NULL, writer_main, w);
+    if (err) {
+        rc = errbuf_set(eb, RC_INTERNAL, "wal: cannot start writer thread: %s", strerror(err));
+        goto fail;
+    }
+    w->writer_started = true;
+    pthread_mutex_lock(&w->lock);
+    while (!w->writer_ready)
+        pthread_cond_wait(&w->done_cv, &w->lock);
+    rc = w->writer_start_rc;
+    pthread_mutex_unlock(&w->lock);
+    if (rc != RC_OK) {
+        errbuf_set(eb, rc, "wal: %s", w->writer_start_err);
+        pthread_join(w->writer_thread, NULL);
+        goto fail;
+    }
+    if (w->o.sync_mode == WAL_SYNC_ASYNC) {
+        err = pthread_create(&w->syncer_thread, NULL, syncer_main, w);
+        if (err) {
+            rc = errbuf_set(eb, RC_INTERNAL, "wal: cannot start sync thread: %s", strerror(err));
+            pthread_mutex_lock(&w->lock);
+            w->stopping = true;
+            pthread_cond_signal(&w->work_cv);
+            pthread_mutex_unlock(&w->lock);
+            pthread_join(w->writer_thread, NULL);
+            goto fail;
+        }
+        w->has_syncer = true;
+    }
+    log_info("wal",
+             "opened dir=%s sync_mode=%s segments_found=%zu max_size_bytes=%llu "
+             "max_age_ms=%lld queue_size=%zu",
+             w->dir, wal_sync_mode_name(w->o.sync_mode), w->scan ? w->scan->nsegs : (size_t)0,
+             (unsigned long long)w->o.max_segment_bytes, (long long)w->o.max_segment_age_ms,
+             w->o.queue_size);
+    *out = w;
+    return RC_OK;
+fail:
+    wal_free(w);
+    return rc;
+}
+
+void wal_close(struct wal **wp)
+{
+    if (!wp || !*wp)
+        return;
+    struct wal *w = *wp;
+    *wp = NULL;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->work_cv);
+    pthread_mutex_unlock(&w->lock);
+    if (w->writer_started)
+        pthread_join(w->writer_thread, NULL);
+    if (w->has_syncer) {
+        pthread_mutex_lock(&w->lock);
+        w->syncer_stop = true;
+        pthread_cond_signal(&w->sync_cv);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->syncer_thread, NULL);
+    }
+    if (w->pending)
+        log_error("wal", "closed with prepared tickets never committed or aborted");
+    wal_free(w);
+}
+
+bool wal_is_degraded(struct wal *w)
+{
+    if (!w)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    bool d = w->degraded;
+    pthread_mutex_unlock(&w->lock);
+    return d;
+}
+
+const struct wal_options *wal_get_options(struct wal *w)
+{
+    return &w->o;
+}
+
+/* ---- write path ------------------------------------------------------------------------------ */
+
+int wal__enqueue(struct wal *w, struct witem *it)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->writer_exited) {
+        pthread_mutex_unlock(&w->lock);
+        it->rc = RC_SHUTDOWN;
+        snprintf(it->err, sizeof(it->err), "WAL is closed");
+        it->done = true;
+        if (!it->waited)
+            wal__item_free(it);
+        return RC_SHUTDOWN;
+    }
+    it->next = NULL;
+    if (w->qtail)
+        w->qtail->next = it;
+    else
+        w->qhead = it;
+    w->qtail = it;
+    w->queued_bytes += it->buf.len;
+    pthread_cond_signal(&w->work_cv);
+    bool waited = it->waited;
+    pthread_mutex_unlock(&w->lock);
+    return waited ? item_wait(it) : RC_OK;
+}
+
+int wal_prepare(struct wal *w, struct batch *const *batches, size_t n, struct wal_ticket **out,
+                struct errbuf *eb)
+{
+    *out = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batches[i] && batches[i]->nrows)
+            k++;
+    if (k == 0)
+        return RC_OK;
+    struct witem *it = wal__item_new(w, WITEM_DATA, true);
+    it->batches = xmalloc(k * sizeof(*it->batches));
+    for (size_t i = 0; i < n; i++)
+        if (batches[i] && batches[i]->nrows)
+            it->batches[it->nbatches++] = batches[i];
+
+    int rc = RC_OK;
+    pthread_mutex_lock(&w->lock);
+    size_t inq = w->queued_entries + w->reserved_entries;
+    if (w->stopping) {
+        rc = errbuf_set(eb, RC_SHUTDOWN, "WAL is shutting down");
+    } else if (w->degraded) {
+        rc = errbuf_set(eb, RC_IO, "WAL unavailable after a write failure (%s); restart required",
+                        w->last_error);
+    } else if (inq > 0 && inq + k > w->o.queue_size) {
+        rc = errbuf_set(eb, RC_BUSY,
+                        "WAL queue is full (%zu records waiting, wal.queue_size=%zu); retry later",
+                        inq, w->o.queue_size);
+    } else if (w->o.max_total_bytes && w->segs_bytes + w->queued_bytes >= w->o.max_total_bytes) {
+        rc = errbuf_set(eb, RC_BUSY,
+                        "WAL holds %llu bytes, wal.max_total_size_mb allows %llu; retry later",
+                        (unsigned long long)(w->segs_bytes + w->queued_bytes),
+                        (unsigned long long)w->o.max_total_bytes);
+    } else {
+        w->reserved_entries += k;
+        it->lsn0 = w->next_lsn;
+        w->next_lsn += k;
+        wal__pending_add(w, it);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc != RC_OK) {
+        if (rc == RC_BUSY) {
+            atomic_fetch_add(&w->st_busy, 1);
+            metric_inc(m.busy);
+        }
+        wal__item_free(it);
+        return rc;
+    }
+    /* Serialisation runs here, on the request thread, outside the lock. */
+    for (size_t i = 0; i < it->nbatches; i++)
+        walrec_data_append(&it->buf, it->lsn0 + i, it->batches[i]);
+    *out = (struct wal_ticket *)it;
+    return RC_OK;
+}
+
+int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
+{
+    if (!tp || !*tp)
+        return RC_OK;
+    struct witem *it = (struct witem *)*tp;
+    *tp = NULL;
+    struct wal *w = it->wal;
+    /* Entries are allocated before taking the lock. */
+    it->ents = xcalloc(it->nbatches, sizeof(*it->ents));
+    it->nents = it->nbatches;
+    for (size_t i = 0; i < it->nbatches; i++) {
+        if (!it->batches[i]->seq)
+            continue; /* never admitted: nothing can report it flushed */
+        struct went *e = xcalloc(1, sizeof(*e));
+        e->seq = it->batches[i]->seq;
+        e->lsn = it->lsn0 + i;
+        it->ents[i] = e;
+    }
+
+    int rc;
+    pthread_mutex_lock(&w->lock);
+    wal__pending_remove(w, it);
+    w->reserved_entries -= it->nbatches;
+    if (w->degraded || w->writer_exited) {
+        rc = w->degraded ? RC_IO : RC_SHUTDOWN;
+        snprintf(it->err, sizeof(it->err), "%s",
+                 w->degraded ? "WAL unavailable after a write failure; restart required"
+                             : "WAL is closed");
+        pthread_cond_broadcast(&w->done_cv);
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < it->nents; i++)
+            xfree(it->ents[i]);
+        errbuf_set(eb, rc, "%s", it->err);
+        wal__item_free(it);
+        return rc;
+    }
+    for (size_t i = 0; i < it->nents; i++)
+        if (it->ents[i])
+            wal__map_insert(w, it->ents[i]);
+    it->next = NULL;
+    if (w->qtail)
+        w->qtail->next = it;
+    else
+        w->qhead = it;
+    w->qtail = it;
+    w->queued_entries += it->nbatches;
+    w->queued_bytes += it->buf.len;
+    size_t depth = w->queued_entries + w->reserved_entries;
+    pthread_cond_signal(&w->work_cv);
+    pthread_cond_broadcast(&w->done_cv); /* flush workers waiting for this commit */
+    metric_set(m.queue_depth, (int64_t)depth);
+    pthread_mutex_unlock(&w->lock);
+    rc = item_wait(it);
+    if (rc != RC_OK)
+        errbuf_set(eb, rc, "%s", it->err);
+    wal__item_free(it);
+    return rc;
+}
+
+void wal_abort(struct wal_ticket **tp)
+{
+    if (!tp || !*tp)
+        return;
+    struct witem *it = (struct witem *)*tp;
+    *tp = NULL;
+    struct wal *w = it->wal;
+    pthread_mutex_lock(&w->lock);
+    wal__pending_remove(w, it);
+    w->reserved_entries -= it->nbatches;
+    pthread_cond_broadcast(&w->done_cv);
+    pthread_mutex_unlock(&w->lock);
+    wal__item_free(it);
+}
+
+/* ---- flush hooks --------------------------------------------------------------------------------
+ */
+
+int wal_put_intent(void *ctx, const char *db, const char *measurement, const char *key,
+                   int64_t hour_start_us, struct batch *const *batches, size_t n, uint64_t *slot,
+                   struct errbuf *eb)
+{
+    struct wal *w = ctx;
+    if (!w || n == 0)
+        return RC_OK;
+    uint64_t *lsns = xmalloc(n * sizeof(*lsns));
+    size_t k = 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->degraded || w->stopping) {
+        bool log_it = !w->logged_intent_skip;
+        w->logged_intent_skip = true;
+        pthread_mutex_unlock(&w->lock);
+        if (log_it)
+            log_warn("wal", "flush intents skipped (WAL degraded or closing): rows flushed just "
+                            "before a crash may be replayed twice");
+        xfree(lsns);
+        return RC_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct went *e = lookup_entry(w, batches[i]);
+        if (e && !e->no_cover)
+            lsns[k++] = e->lsn;
+    }
+    if (k && *slot == 0)
+        *slot = w->next_lsn++;
+    uint64_t s = *slot;
+    pthread_mutex_unlock(&w->lock);
+    if (k == 0) {
+        xfree(lsns);
+        return RC_OK;
+    }
+    struct witem *it = wal__item_new(w, WITEM_INTENT, true);
+    walrec_intent_append(&it->buf, s, hour_start_us, db, measurement, key, lsns, k);
+    xfree(lsns);
+    int rc = wal__enqueue(w, it);
+    if (rc == RC_SHUTDOWN)
+        rc = RC_OK;
+    else if (rc != RC_OK)
+        rc = errbuf_set(eb, RC_IO, "WAL: flush intent not logged: %s", it->err);
+    wal__item_free(it);
+    return rc;
+}
+
+void wal_batches_flushed(void *ctx, struct batch *const *batches, size_t n)
+{
+    struct wal *w = ctx;
+    if (!w || n == 0)
+        return;
+    struct went **ents = xmalloc(n * sizeof(*ents));
+    uint64_t *lsns = xmalloc(n * sizeof(*lsns));
+    size_t k = 0, nl = 0;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct went *e = lookup_entry(w, batches[i]);
+        if (!e)
+            continue;
+        wal__map_remove(w, e);
+        ents[k++] = e;
+        if (!e->no_cover)
+            lsns[nl++] = e->lsn;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (k == 0) {
+        xfree(ents);
+        xfree(lsns);
+        return;
+    }
+    struct witem *it = wal__item_new(w, WITEM_FLUSHED, false);
+    it->ents = ents;
+    it->nents = k;
+    if (nl)
+        walrec_flushed_append(&it->buf, lsns, nl);
+    xfree(lsns);
+    (void)wal__enqueue(w, it); /* owned by the writer from here on */
+}
+
+/* ---- observability
+ * ------------------------------------------------------------------------------- */
+
+void wal_get_stats(struct wal *w, struct wal_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&w->lock);
+    if (w->active) {
+        snprintf(out->current_file, sizeof(out->current_file), "%s", w->active->name);
+        out->current_size_bytes = w->active->bytes;
+        out->current_age_seconds = (double)(time_mono_ms() - w->active->created_mono_ms) / 1000.0;
+    }
+    out->pending_entries = w->queued_entries + w->reserved_entries;
+    out->segments = w->nsegs;
+    out->segments_bytes = w->segs_bytes;
+    out->degraded = w->degraded;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", w->last_error);
+    out->last_error_us = w->last_error_us;
+    pthread_mutex_unlock(&w->lock);
+    out->sync_mode = w->o.sync_mode;
+    out->queue_size = w->o.queue_size;
+    out->total_entries = atomic_load(&w->st_entries);
+    out->total_bytes = atomic_load(&w->st_bytes);
+    out->total_syncs = atomic_load(&w->st_syncs);
+    out->total_sync_seconds = (double)atomic_load(&w->st_sync_ns) / 1e9;
+    out->total_rotations = atomic_load(&w->st_rotations);
+    out->failed_writes = atomic_load(&w->st_failed);
+    out->recovered_entries = atomic_load(&w->st_recovered);
+    out->corrupt_records = atomic_load(&w->st_corrupt);
+    out->groups = atomic_load(&w->st_groups);
+    out->rejected_busy = atomic_load(&w->st_busy);
+    int64_t p = atomic_load(&w->disk_free_permille);
+    out->disk_free_ratio = p < 0 ? -1.0 : (double)p / 1000.0;
+}
+
+static int cmp_file_info(const void *a, const void *b)
+{
+    return strcmp(((const struct wal_file_info *)a)->name, ((const struct wal_file_info *)b)->name);
+}
+
+int wal_files_list(struct wal *w, struct wal_file_info **out, size_t *n, struct errbuf *eb)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(w->dir);
+    if (!d)
+        return errbuf_set(eb, RC_IO, "cannot read WAL directory %s: %s", w->dir, strerror(errno));
+    struct wal_file_info *v = NULL;
+    size_t cnt = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t seq;
+        bool recovered;
+        if (!wal__segment_name_parse(de->d_name, &seq, &recovered) ||
+            strlen(de->d_name) >= WAL_NAME_MAX)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+            continue; /* retired meanwhile */
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        struct wal_file_info *f = &v[cnt++];
+        snprintf(f->name, sizeof(f->name), "%.*s", WAL_NAME_MAX - 1, de->d_name);
+        f->size_bytes = (uint64_t)st.st_size;
+        f->mtime_us = (int64_t)st.st_mtim.tv_sec * US_PER_SEC + st.st_mtim.tv_nsec / 1000;
+        f->recovered = recovered;
+    }
+    closedir(d);
+    if (cnt)
+        qsort(v, cnt, sizeof(*v), cmp_file_info);
+    *out = v;
+    *n = cnt;
+    return RC_OK;
+}
+
+int wal_cleanup_recovered(struct wal *w, int64_t max_age_ms, uint64_t *deleted,
+                          uint64_t *freed_bytes, struct errbuf *eb)
+{
+    *deleted = *freed_bytes = 0;
+    struct witem *it = wal__item_new(w, WITEM_CLEANUP, true);
+    it->max_age_ms = max_age_ms < 0 ? 0 : max_age_ms;
+    int rc = wal__enqueue(w, it);
+    if (rc == RC_OK) {
+        *deleted = it->deleted;
+        *freed_bytes = it->freed_bytes;
+    } else {
+        errbuf_set(eb, rc, "WAL cleanup failed: %s", it->err);
+    }
+    wal__item_free(it);
+    return rc;
+}
