@@ -249,8 +249,8 @@ static void test_two_nodes_share_bucket(void **state)
         assert_true(strncmp(keys[i], "nodes/default/", 14) == 0);
         for (size_t k = 0; k < i; k++)
             assert_string_not_equal(keys[i], keys[k]);
-        const char *node;
-        size_t nl;
+        const char *node = NULL;
+        size_t nl = 0;
         if (!raw_name_ok(keys[i] + 6, &node, &nl)) {
             print_error("file name without the SPEC 3.2 shape and a node id: %s\n", keys[i]);
             fail();
