@@ -238,20 +238,30 @@ static void test_invalid_precision_400(void **state)
 
 static bool name_matches(const char *file, const char *m, const char *ymd_a, const char *ymd_b)
 {
-    /* {m}_{YYYYMMDD}_{HHMMSS}_{NNNNNNNNN}.parquet, the date being the UTC
-     * write time (either side of a midnight during the test). */
+    /* {m}_{YYYYMMDD}_{HHMMSS}_{NNNNNNNNN}[_{node id}].parquet, the date being
+     * the UTC write time (either side of a midnight during the test); the
+     * node id ([A-Za-z][A-Za-z0-9-]*) keeps writers of a shared bucket apart. */
     size_t ml = strlen(m);
     if (strncmp(file, m, ml) != 0 || file[ml] != '_')
         return false;
     const char *d = file + ml + 1;
     if (strncmp(d, ymd_a, 8) != 0 && strncmp(d, ymd_b, 8) != 0)
         return false;
-    static const char pat[] = "99999999_999999_999999999.parquet";
+    static const char pat[] = "99999999_999999_999999999";
     for (size_t i = 0; i < sizeof(pat) - 1; i++) {
         if (pat[i] == '9' ? (d[i] < '0' || d[i] > '9') : d[i] != pat[i])
             return false;
     }
-    return d[sizeof(pat) - 1] == '\0';
+    const char *rest = d + sizeof(pat) - 1;
+    if (rest[0] == '_') {
+        rest++;
+        if (!((*rest >= 'A' && *rest <= 'Z') || (*rest >= 'a' && *rest <= 'z')))
+            return false;
+        while ((*rest >= 'A' && *rest <= 'Z') || (*rest >= 'a' && *rest <= 'z') ||
+               (*rest >= '0' && *rest <= '9') || *rest == '-')
+            rest++;
+    }
+    return strcmp(rest, ".parquet") == 0;
 }
 
 static void utc_ymd(char out[9])
