@@ -197,7 +197,7 @@ static void unlock(struct colbuf *cb)
     pthread_mutex_unlock(&cb->lock);
 }
 
-static inline bool lock_held(struct colbuf *cb)
+static inline __attribute__((unused)) bool lock_held(struct colbuf *cb)
 {
     return atomic_load_explicit(&cb->lock_owner, memory_order_relaxed) == self_id();
 }

@@ -46,9 +46,38 @@
  * Hash tables (measurements, series, rows) are open-addressing with a
  * per-call random seed, sized to stay under half full, so every line costs
  * O(1) expected.
+ *
+ * FAST PATH (fast_record, tried first for every record)
+ *
+ * Wide lines of a few thousand series (TSBS, Telegraf) repeat the same
+ * `measurement,tags` bytes and the same field keys line after line; the
+ * full parse above spends most of its time re-deriving what those bytes
+ * already meant. So, per call:
+ *
+ *   - tag sections: the raw bytes before the first space not preceded by a
+ *     backslash, of an accepted line whose series already has a row → that
+ *     series (secs). Such bytes parse the same wherever they appear, so a
+ *     byte-identical section means the same measurement, validated and
+ *     unescaped tags, duplicates dropped, sorted: the same series;
+ *   - trefs: a series' tag columns and the heap spans its first row stored
+ *     its values in; later rows point at the same bytes (no copy);
+ *   - layouts: the field keys of an accepted line in order, when plain (no
+ *     backslash, no duplicate, no rename), with their columns. A series
+ *     follows the layout of its last line, or borrows its measurement's
+ *     last layout when none of its tag keys is a key of it.
+ *
+ * fast_record looks the section up, matches each `key=` of the layout in
+ * turn (word compares), parses the values (common number forms inline,
+ * the rest through parse_value) and the timestamp, checks each value's
+ * type against its existing column, then writes. Any difference — unknown
+ * section, other keys or order, a type mismatch, any syntax error — and it
+ * returns REC_MISS having written nothing, and the full parse runs, so
+ * every rule and every error message is the full parse's own. It never
+ * creates a column, so the schema checker sees exactly the same calls.
  */
 #include "ingest/lp.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -91,6 +120,7 @@ struct pfield {
         bool b;
     } v;
     bool dead;
+    bool renamed; /* k is "<raw_key>_value" */
     int col;
 };
 
@@ -114,6 +144,8 @@ struct keyset {
  * the same keys in the same order, so one memcmp replaces a hash lookup. */
 #define COL_CACHE 64
 
+#define IDX_NONE UINT32_MAX /* no layout / no trefs yet */
+
 struct bent { /* one measurement of the request */
     struct batch *b;
     uint32_t mlen;
@@ -121,6 +153,7 @@ struct bent { /* one measurement of the request */
     uint32_t *row_sid; /* series id of every row of b (for the row table) */
     size_t row_sid_cap;
     int col_cache[COL_CACHE]; /* -1 = unknown */
+    uint32_t last_layout;     /* layout of the last line written, IDX_NONE = none */
 };
 
 struct series {
@@ -129,6 +162,41 @@ struct series {
     uint32_t bidx;
     uint32_t last_row; /* row holding the newest timestamp, UINT32_MAX = none */
     int64_t last_ts_us;
+    uint32_t tref_off, ntref; /* its tags in P->trefs; ntref IDX_NONE = none yet */
+    uint32_t layout;          /* field layout its lines follow (a guess), IDX_NONE = none */
+};
+
+/* One tag of a series as stored in its batch: the column and the value's
+ * bytes, already in the batch heap. Every row of the series points at the
+ * same bytes instead of copying them again. */
+struct tref {
+    int col;
+    struct bstr v;
+};
+
+/* Raw tag section (`measurement,tags`, the bytes before the first unescaped
+ * space) of an accepted line → its series. The bytes stay in the body. */
+struct secent {
+    uint64_t hash;
+    const char *p; /* NULL = empty slot */
+    uint32_t len;
+    uint32_t sid;
+};
+
+/* Field layout: the field keys of an accepted line, in order, with their
+ * columns. Keys are plain (no backslash) and point into the body. */
+struct lfield {
+    const char *k;
+    uint32_t klen;
+    int col;
+    uint32_t nw;   /* words of `key=` in w, 0 = compare with memcmp */
+    uint64_t mask; /* bytes of the last word that belong to `key=` */
+    uint64_t w[3]; /* `key=` for keys of up to 23 bytes, zero-padded */
+};
+
+struct layout {
+    uint32_t off, n; /* fields in P->lfields */
+    uint32_t bidx;
 };
 
 struct rowent {
@@ -149,11 +217,12 @@ struct lp_parser {
     uint64_t seed;
 
     /* Current record. */
-    const char *rec;   /* first byte (after leading blanks) */
-    const char *nl;    /* '\n' ending the record's last physical line, or end */
-    const char *lim;   /* end of that line after trimming blanks/CR */
-    const char *bound; /* a string must close before this (max_line_bytes) */
-    bool multi;        /* spans more than one physical line */
+    const char *rec;     /* first byte (after leading blanks) */
+    const char *nl;      /* '\n' ending the record's last physical line, or end */
+    const char *lim;     /* end of that line after trimming blanks/CR */
+    const char *bound;   /* a string must close before this (max_line_bytes) */
+    bool multi;          /* spans more than one physical line */
+    const char *sec_end; /* end of `measurement,tags` (parse_record) */
     struct span meas;
     struct ptag *tags;
     size_t ntags, tags_cap;
@@ -188,6 +257,20 @@ struct lp_parser {
     uint32_t *sid_tab; /* slots hold sid + 1, 0 = empty */
     size_t sid_cap;
     struct gbuf sarena;
+    struct tref *trefs; /* tags of every written series */
+    size_t ntrefs, trefs_cap;
+
+    /* Fast path (fast_record): raw tag section → series, and the field
+     * layouts lines follow. */
+    struct secent *secs;
+    size_t nsecs, secs_cap;
+    struct layout *layouts;
+    size_t nlayouts, layouts_cap;
+    struct lfield *lfields;
+    size_t nlfields, lfields_cap;
+    const char *sec_hash_p; /* hash of the section fast_record looked up */
+    uint32_t sec_hash_len;
+    uint64_t sec_hash;
 
     /* (series, timestamp) → row, for the merge rule. Built only once some
      * series goes back in time: while every series only moves forward, its
@@ -641,6 +724,59 @@ static inline uint64_t load64(const char *p)
     return v;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LP_LITTLE_ENDIAN 1 /* word tricks below read the first byte as the lowest */
+/* Whether the 8 bytes of v (first byte lowest) are all ASCII digits. */
+static inline bool eight_digits(uint64_t v)
+{
+    return (((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+             (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) ==
+            UINT64_C(0x3333333333333333));
+}
+
+/* The value of 8 ASCII digits (first byte most significant). */
+static inline uint64_t eight_digits_value(uint64_t v)
+{
+    v -= UINT64_C(0x3030303030303030);
+    v = (v * 10) + (v >> 8);
+    v = (((v & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
+         (((v >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
+        32;
+    return v & 0xFFFFFFFF;
+}
+#endif
+
+/* parse_int(s, n, true, out), quicker for the usual timestamp of at most 19
+ * digits (8 at a time); anything else is left to parse_int itself. */
+static inline int parse_ts(const char *s, size_t n, int64_t *out)
+{
+    const char *p = s, *e = s + n;
+    bool neg = p < e && *p == '-';
+    p += neg;
+    size_t nd = (size_t)(e - p);
+    if (nd == 0 || nd > 19)
+        return parse_int(s, n, true, out);
+    uint64_t v = 0; /* at most 19 digits: < 10^19 < 2^64 */
+#ifdef LP_LITTLE_ENDIAN
+    for (; e - p >= 8; p += 8) {
+        uint64_t w = load64(p);
+        if (!eight_digits(w))
+            return parse_int(s, n, true, out);
+        v = v * 100000000 + eight_digits_value(w);
+    }
+#endif
+    for (; p < e; p++) {
+        unsigned d = (unsigned char)*p - '0';
+        if (d > 9)
+            return parse_int(s, n, true, out);
+        v = v * 10 + d;
+    }
+    if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        return NUM_RANGE;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return NUM_OK;
+}
+
 /* Scans a measurement (cls CL_MEAS) or a tag key / tag value / field key
  * (CL_KEY) up to the first unescaped delimiter or lim. A backslash followed
  * by an escapable byte is an escape; any other backslash is literal and the
@@ -781,10 +917,11 @@ static const char *parse_value(struct lp_parser *P, struct pfield *f, const char
     while (p < lim && *p != ',' && *p != ' ')
         p++;
     size_t n = (size_t)(p - v);
-    const char *key = msg_key(kb, sizeof(kb), f->raw_key, f->raw_key_len);
+    /* The key is copied for a message only when there is one. */
+#define KEY msg_key(kb, sizeof(kb), f->raw_key, f->raw_key_len)
     *st = REC_ERR;
     if (n == 0) {
-        fail(P, "missing field value for key \"%s\"", key);
+        fail(P, "missing field value for key \"%s\"", KEY);
         return NULL;
     }
     char last = v[n - 1];
@@ -793,14 +930,14 @@ static const char *parse_value(struct lp_parser *P, struct pfield *f, const char
         f->type = FV_INT;
         rc = parse_int(v, n - 1, true, &f->v.i);
         if (rc == NUM_RANGE) {
-            fail(P, "integer value out of range for key \"%s\"", key);
+            fail(P, "integer value out of range for key \"%s\"", KEY);
             return NULL;
         }
     } else if (last == 'u') {
         f->type = FV_UINT;
         rc = parse_uint(v, n - 1, &f->v.u);
         if (rc == NUM_RANGE) {
-            fail(P, "unsigned value out of range for key \"%s\"", key);
+            fail(P, "unsigned value out of range for key \"%s\"", KEY);
             return NULL;
         }
     } else if (v[0] == 't' || v[0] == 'T' || v[0] == 'f' || v[0] == 'F') {
@@ -819,14 +956,15 @@ static const char *parse_value(struct lp_parser *P, struct pfield *f, const char
         f->type = FV_FLOAT;
         rc = parse_float(P, v, n, &f->v.f);
         if (rc == NUM_RANGE) {
-            fail(P, "float value out of range for key \"%s\"", key);
+            fail(P, "float value out of range for key \"%s\"", KEY);
             return NULL;
         }
     }
     if (rc != NUM_OK) {
-        fail(P, "invalid field value for key \"%s\"", key);
+        fail(P, "invalid field value for key \"%s\"", KEY);
         return NULL;
     }
+#undef KEY
     *st = REC_OK;
     return p;
 }
@@ -863,6 +1001,7 @@ static int parse_record(struct lp_parser *P)
     if (p >= P->lim)
         return fail(P, "missing field");
     /* scan_token stopped at ' ' here (',' and '=' are handled above). */
+    P->sec_end = p;
     while (p < P->lim && *p == ' ')
         p++;
     if (p >= P->lim)
@@ -1109,6 +1248,7 @@ static int resolve(struct lp_parser *P)
             memcpy(o + f->k.len, "_value", 6);
             f->k.p = o;
             f->k.len += 6;
+            f->renamed = true;
             P->scratch.len += f->k.len;
             if (tag_find(P, f->k.p, f->k.len, hashed) >= 0)
                 return fail(P, "field key \"%s\" collides with tag keys \"%s\" and \"%s_value\"",
@@ -1182,6 +1322,7 @@ static size_t bent_add(struct lp_parser *P, const char *m, uint32_t len, uint64_
     P->bents[idx].hash = h;
     for (size_t i = 0; i < COL_CACHE; i++)
         P->bents[idx].col_cache[i] = -1;
+    P->bents[idx].last_layout = IDX_NONE;
     if (P->nbents * 2 > P->bidx_cap) {
         size_t ncap = P->bidx_cap ? P->bidx_cap * 2 : 8;
         xfree(P->bidx_tab);
@@ -1274,6 +1415,9 @@ static uint32_t series_get(struct lp_parser *P, size_t bidx)
     s->bidx = (uint32_t)bidx;
     s->last_row = UINT32_MAX;
     s->last_ts_us = 0;
+    s->tref_off = 0;
+    s->ntref = IDX_NONE;
+    s->layout = IDX_NONE;
     gbuf_put(&P->sarena, k->p, k->len);
     if (P->nseries * 2 > P->sid_cap) {
         size_t ncap = P->sid_cap ? P->sid_cap * 2 : 64;
@@ -1410,6 +1554,210 @@ static size_t find_row(struct lp_parser *P, struct bent *e, uint32_t sid, int64_
     return row;
 }
 
+/* Points row `row` of the series' tag columns at their values' bytes, which
+ * are already in b's heap (see apply). */
+static void set_trefs(struct batch *b, const struct tref *trefs, const struct series *se,
+                      size_t row)
+{
+    for (size_t i = 0; i < se->ntref; i++) {
+        const struct tref *t = &trefs[se->tref_off + i];
+        struct batch_col *c = &b->cols[t->col];
+        c->v.s[row] = t->v;
+        c->valid[row >> 3] |= (uint8_t)(1u << (row & 7));
+    }
+}
+
+/* Records the trefs of series se from its row `row` (see apply). The
+ * current record is of that series, so P->tags (canonical) are its tags and
+ * their columns exist (t->col was set by apply's checks). */
+static void trefs_record(struct lp_parser *P, const struct batch *b, struct series *se, size_t row)
+{
+    if (P->ntrefs + P->ntags > P->trefs_cap) {
+        while (P->ntrefs + P->ntags > P->trefs_cap)
+            P->trefs_cap = P->trefs_cap ? P->trefs_cap * 2 : 64;
+        P->trefs = xrealloc(P->trefs, P->trefs_cap * sizeof(*P->trefs));
+    }
+    se->tref_off = (uint32_t)P->ntrefs;
+    se->ntref = (uint32_t)P->ntags;
+    for (size_t i = 0; i < P->ntags; i++) {
+        int col = P->tags[i].col;
+        assert(col >= 0 && b->cols[col].is_tag && batch_is_valid(&b->cols[col], row));
+        P->trefs[P->ntrefs].col = col;
+        P->trefs[P->ntrefs].v = b->cols[col].v.s[row];
+        P->ntrefs++;
+    }
+}
+
+/* --- fast-path tables: tag sections and field layouts ---------------------- */
+
+/* Layouts are kept for lines with at most this many fields, and the request
+ * keeps at most LFIELDS_MAX layout entries (56 bytes each, 3.5 MiB) in all:
+ * past that, lines with a new layout simply take the full parse. */
+#define LAYOUT_MAX_FIELDS 1024
+#define LFIELDS_MAX (1u << 16)
+
+static long sec_find(const struct lp_parser *P, const char *p, uint32_t len, uint64_t h)
+{
+    size_t mask = P->secs_cap - 1;
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+        const struct secent *e = &P->secs[slot];
+        if (!e->p)
+            return -1;
+        if (e->hash == h && e->len == len && memcmp(e->p, p, len) == 0)
+            return (long)e->sid;
+    }
+}
+
+static void sec_put(struct secent *tab, size_t cap, const struct secent *e)
+{
+    size_t mask = cap - 1, slot = e->hash & mask;
+    while (tab[slot].p)
+        slot = (slot + 1) & mask;
+    tab[slot] = *e;
+}
+
+/* Records that the tag section [p, p+len) (followed by a space) is series
+ * sid. A section of an accepted line parses the same way wherever it
+ * appears: tokens never look past the space that ends it. */
+static void sec_add(struct lp_parser *P, const char *p, uint32_t len, uint32_t sid)
+{
+    uint64_t h =
+        (P->sec_hash_p == p && P->sec_hash_len == len) ? P->sec_hash : hash_bytes(p, len, P->seed);
+    if (P->nsecs && sec_find(P, p, len, h) >= 0)
+        return;
+    if ((P->nsecs + 1) * 2 > P->secs_cap) {
+        size_t ocap = P->secs_cap, ncap = ocap ? ocap * 2 : 64;
+        struct secent *old = P->secs;
+        P->secs = xcalloc(ncap, sizeof(*P->secs));
+        P->secs_cap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].p)
+                sec_put(P->secs, ncap, &old[i]);
+        xfree(old);
+    }
+    struct secent e = {.hash = h, .p = p, .len = len, .sid = sid};
+    sec_put(P->secs, P->secs_cap, &e);
+    P->nsecs++;
+}
+
+/* Whether layout li lists exactly the (live, final) fields of the current
+ * record, in order. */
+static bool layout_is_current(const struct lp_parser *P, uint32_t li, uint32_t bidx)
+{
+    const struct layout *L = &P->layouts[li];
+    if (L->bidx != bidx || L->n != P->nfields)
+        return false;
+    const struct lfield *lf = P->lfields + L->off;
+    for (size_t i = 0; i < L->n; i++)
+        if (!span_eq(lf[i].k, lf[i].klen, P->fields[i].k.p, P->fields[i].k.len))
+            return false;
+    return true;
+}
+
+/* Whether series se may follow layout li, which another series of its
+ * measurement wrote: no field key of the layout may be one of its tag keys
+ * (that field would be renamed "<key>_value"). Column names are unique in a
+ * batch, so comparing columns compares keys. */
+static bool layout_fits(const struct lp_parser *P, const struct series *se, uint32_t li)
+{
+    const struct layout *L = &P->layouts[li];
+    /* The pairwise check is bounded per line; a line with so many tags and
+     * fields takes the full parse, which is linear. */
+    if (L->bidx != se->bidx || se->ntref == IDX_NONE || (size_t)L->n * se->ntref > 4096)
+        return false;
+    for (size_t i = 0; i < L->n; i++)
+        for (size_t j = 0; j < se->ntref; j++)
+            if (P->lfields[L->off + i].col == P->trefs[se->tref_off + j].col)
+                return false;
+    return true;
+}
+
+/* Whether p starts with `key=` of layout field lf; p + klen < lim. */
+static inline bool key_matches(const char *p, const char *end, const struct lfield *lf)
+{
+#ifdef LP_LITTLE_ENDIAN
+    size_t nw = lf->nw;
+    if (nw && (size_t)(end - p) >= 8 * nw) { /* the words may read past `key=`, not past end */
+        for (size_t j = 0; j + 1 < nw; j++)
+            if (load64(p + 8 * j) != lf->w[j])
+                return false;
+        return (load64(p + 8 * (nw - 1)) & lf->mask) == lf->w[nw - 1];
+    }
+#endif
+    return p[lf->klen] == '=' && memcmp(p, lf->k, lf->klen) == 0;
+}
+
+/* Sets lf's word form of `key=` (see struct lfield). */
+static void lfield_words(struct lfield *lf)
+{
+    size_t t = (size_t)lf->klen + 1;
+    lf->nw = 0;
+    if (t > sizeof(lf->w))
+        return;
+    unsigned char buf[sizeof(lf->w)] = {0};
+    memcpy(buf, lf->k, lf->klen);
+    buf[lf->klen] = '=';
+    memcpy(lf->w, buf, sizeof(buf));
+    lf->nw = (uint32_t)((t + 7) / 8);
+    size_t r = t - 8 * (lf->nw - 1); /* bytes used in the last word, 1..8 */
+    lf->mask = r == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * r)) - 1;
+}
+
+/* After the full parse accepted the current record as series sid: remember
+ * its tag section and its field layout for fast_record. A layout needs
+ * plain keys (no backslash: the key bytes are the column name, and matching
+ * them followed by '=' in a later line is the same token), no duplicate and
+ * no renamed field. */
+static void remember(struct lp_parser *P, uint32_t sid)
+{
+    struct series *se = &P->series[sid];
+    if (se->ntref == IDX_NONE)
+        return; /* seen once so far (or only merged into its first row) */
+    sec_add(P, P->rec, (uint32_t)(P->sec_end - P->rec), sid);
+
+    size_t n = P->nfields;
+    if (n == 0 || n > LAYOUT_MAX_FIELDS)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct pfield *f = &P->fields[i];
+        if (f->dead || f->renamed || f->k.esc || memchr(f->raw_key, '\\', f->raw_key_len))
+            return;
+    }
+    struct bent *e = &P->bents[se->bidx];
+    uint32_t li = IDX_NONE;
+    if (se->layout != IDX_NONE && layout_is_current(P, se->layout, se->bidx))
+        li = se->layout;
+    else if (e->last_layout != IDX_NONE && layout_is_current(P, e->last_layout, se->bidx))
+        li = e->last_layout;
+    if (li == IDX_NONE) {
+        if (P->nlfields + n > LFIELDS_MAX)
+            return;
+        if (P->nlayouts == P->layouts_cap) {
+            P->layouts_cap = P->layouts_cap ? P->layouts_cap * 2 : 16;
+            P->layouts = xrealloc(P->layouts, P->layouts_cap * sizeof(*P->layouts));
+        }
+        if (P->nlfields + n > P->lfields_cap) {
+            while (P->nlfields + n > P->lfields_cap)
+                P->lfields_cap = P->lfields_cap ? P->lfields_cap * 2 : 64;
+            P->lfields = xrealloc(P->lfields, P->lfields_cap * sizeof(*P->lfields));
+        }
+        li = (uint32_t)P->nlayouts++;
+        struct layout *L = &P->layouts[li];
+        L->off = (uint32_t)P->nlfields;
+        L->n = (uint32_t)n;
+        L->bidx = se->bidx;
+        for (size_t i = 0; i < n; i++) {
+            struct lfield *lf = &P->lfields[P->nlfields++];
+            lf->k = P->fields[i].raw_key; /* in the body, which outlives the call */
+            lf->klen = P->fields[i].raw_key_len;
+            lf->col = P->fields[i].col;
+            lfield_words(lf);
+        }
+    }
+    se->layout = li;
+    e->last_layout = li;
+}
+
 /* Column of key k at position pos of the line, via the column cache. */
 static int col_find_cached(struct bent *e, size_t pos, const char *k, uint32_t len)
 {
@@ -1518,26 +1866,38 @@ static int apply(struct lp_parser *P)
 
     tags_canonical(P);
     uint32_t sid = series_get(P, (size_t)bi);
+    uint32_t prev_row = P->series[sid].last_row; /* a row of the series, IDX_NONE if new */
     bool merged;
     size_t row = find_row(P, &P->bents[bi], sid, P->ts_us, &merged);
 
-    /* Tag values of a merged row are equal by definition of the series. */
-    for (size_t i = 0; i < P->ntags && !merged; i++) {
-        const struct ptag *t = &P->tags[i];
-        int col = t->col;
-        if (col < 0)
-            col = batch_col_get(b, t->k.p, t->k.len, COL_STRING, true, NULL);
-        else
-            b->cols[col].is_tag = true; /* a string field column now also used as tag */
-        set_str(b, col, row, t->v.p, t->v.len);
+    /* Tag values of a merged row are equal by definition of the series. The
+     * first row of a series copies its tag values into the heap; later rows
+     * point at those same bytes (the series' trefs, taken from an earlier
+     * row when the second row comes, so a series seen once costs nothing
+     * more). Their columns are tag columns already. */
+    struct series *se = &P->series[sid];
+    if (!merged && prev_row != IDX_NONE) {
+        if (se->ntref == IDX_NONE)
+            trefs_record(P, b, se, prev_row);
+        set_trefs(b, P->trefs, se, row);
+    } else if (!merged) {
+        for (size_t i = 0; i < P->ntags; i++) {
+            const struct ptag *t = &P->tags[i];
+            int col = t->col;
+            if (col < 0)
+                col = batch_col_get(b, t->k.p, t->k.len, COL_STRING, true, NULL);
+            else
+                b->cols[col].is_tag = true; /* a string field column now also used as tag */
+            set_str(b, col, row, t->v.p, t->v.len);
+        }
     }
     for (size_t i = 0; i < P->nfields; i++) {
-        const struct pfield *f = &P->fields[i];
+        struct pfield *f = &P->fields[i];
         if (f->dead)
             continue;
         int col = f->col;
         if (col < 0)
-            col = batch_col_get(b, f->k.p, f->k.len, col_type_of(f->type), false, NULL);
+            col = f->col = batch_col_get(b, f->k.p, f->k.len, col_type_of(f->type), false, NULL);
         switch (f->type) {
         case FV_FLOAT: batch_set_f64(b, col, row, f->v.f); break;
         case FV_INT: batch_set_i64(b, col, row, f->v.i); break;
@@ -1546,7 +1906,204 @@ static int apply(struct lp_parser *P)
         case FV_STR: set_str(b, col, row, f->s.p, f->s.len); break;
         }
     }
+    remember(P, sid);
     return REC_OK;
+}
+
+/* --- fast path ------------------------------------------------------------- */
+
+/* Status of fast_record when it does not apply: take the full parse. */
+enum { REC_MISS = REC_FATAL + 1 };
+
+/* The usual numeric values, inline: a float `-?d*[.d+]` of at most 19
+ * digits whose mantissa is at most 2^53 (so (double)m / 10^k is correctly
+ * rounded, the exact path of parse_float and so the same bits as strtod),
+ * `-?d+i` and `d+u` of at most 18 digits; each must be followed by ',', ' '
+ * or the end of the line, as parse_value's token is. Anything else returns
+ * NULL, for parse_value. */
+static inline const char *fast_value(const char *p, const char *lim, struct pfield *f)
+{
+    /* The caller guarantees that *lim is readable: it is then the blank,
+     * CR or newline that ends the line, never a digit, '.' or '-', so the
+     * scans below stop at lim without testing for it. */
+    bool neg = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    const char *d0 = p;
+    uint64_t m = 0; /* wraps past 19 digits: such values are left to parse_value */
+    while ((unsigned char)(*p - '0') <= 9)
+        m = m * 10 + (unsigned)(*p++ - '0');
+    size_t ni = (size_t)(p - d0), nf = 0;
+    if (*p == '.') {
+        const char *f0 = ++p;
+        while ((unsigned char)(*p - '0') <= 9)
+            m = m * 10 + (unsigned)(*p++ - '0');
+        nf = (size_t)(p - f0);
+        if (nf == 0)
+            return NULL;
+    }
+    if (ni + nf == 0 || ni + nf > 19)
+        return NULL;
+    if (p == lim || *p == ',' || *p == ' ') {
+        if (m > (UINT64_C(1) << 53))
+            return NULL;
+        double d = (double)m;
+        if (nf)
+            d /= pow10_tab[nf];
+        f->type = FV_FLOAT;
+        f->v.f = neg ? -d : d;
+        return p;
+    }
+    if (nf || ni > 18 || (p + 1 < lim && p[1] != ',' && p[1] != ' '))
+        return NULL;
+    if (*p == 'i') {
+        f->type = FV_INT;
+        f->v.i = neg ? -(int64_t)m : (int64_t)m;
+        return p + 1;
+    }
+    if (*p == 'u' && !neg) {
+        f->type = FV_UINT;
+        f->v.u = m;
+        return p + 1;
+    }
+    return NULL;
+}
+
+/*
+ * The record at P->rec, when its tag section (the bytes before the first
+ * space not preceded by a backslash) is byte-identical to that of an
+ * earlier accepted line, and its field keys are those of its series' layout
+ * in the same order: then measurement, tags, series, key checks, duplicate
+ * and rename rules and columns are all known, and only values and the
+ * timestamp are parsed. Every value type is checked against its (existing)
+ * column before anything is written. Returns REC_OK with the record
+ * applied, or REC_MISS with nothing written and P as it was, for the full
+ * parse (which also reports every error, so errors are word for word the
+ * same).
+ */
+static int fast_record(struct lp_parser *P)
+{
+    if (!P->nsecs)
+        return REC_MISS;
+    const char *rec = P->rec, *lim = P->lim;
+    const char *sp = memchr(rec, ' ', (size_t)(lim - rec));
+    while (sp && sp[-1] == '\\') /* sp > rec: a record starts with a non-blank */
+        sp = memchr(sp + 1, ' ', (size_t)(lim - (sp + 1)));
+    if (!sp)
+        return REC_MISS;
+    uint32_t slen = (uint32_t)(sp - rec);
+    uint64_t h = hash_bytes(rec, slen, P->seed);
+    P->sec_hash_p = rec;
+    P->sec_hash_len = slen;
+    P->sec_hash = h;
+    long sid = sec_find(P, rec, slen, h);
+    if (sid < 0)
+        return REC_MISS;
+    struct series *se = &P->series[sid];
+    struct bent *e = &P->bents[se->bidx];
+    uint32_t li = se->layout;
+    if (li == IDX_NONE) {
+        li = e->last_layout;
+        if (li == IDX_NONE || !layout_fits(P, se, li))
+            return REC_MISS;
+        se->layout = li; /* a guess, as good whether this line matches or not */
+    }
+    const struct layout *L = &P->layouts[li];
+    const struct lfield *lf = P->lfields + L->off;
+    size_t n = L->n;
+    if (n > P->fields_cap) {
+        P->fields_cap = n;
+        P->fields = xrealloc(P->fields, n * sizeof(*P->fields));
+    }
+    struct batch *b = e->b;
+    const char *nl0 = P->nl, *lim0 = P->lim;
+    bool has_str = false;
+    P->multi = false;
+
+    const char *p = sp + 1;
+    while (p < lim && *p == ' ')
+        p++;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kl = lf[i].klen;
+        if ((size_t)(lim - p) <= kl || !key_matches(p, P->end, &lf[i]))
+            goto miss;
+        struct pfield *f = &P->fields[i];
+        const char *v = p + kl + 1;
+        p = lim < P->end ? fast_value(v, lim, f) : NULL;
+        if (!p) {
+            /* Strings, booleans and rarer numbers. A string may run over
+             * newlines and move P->nl and P->lim (restored on a miss). */
+            f->raw_key = lf[i].k;
+            f->raw_key_len = kl;
+            int st = REC_OK;
+            p = parse_value(P, f, v, &st);
+            if (!p)
+                goto miss;
+            lim = P->lim;
+            has_str |= f->type == FV_STR;
+        }
+        if (b->cols[lf[i].col].type != col_type_of(f->type))
+            goto miss;
+        if (i + 1 < n) {
+            if (p >= lim || *p != ',')
+                goto miss;
+            p++;
+        } else if (p < lim && *p != ' ') {
+            goto miss;
+        }
+    }
+    int64_t ts = P->o->default_ts_us;
+    if (p < lim) {
+        while (p < lim && *p == ' ')
+            p++;
+        int64_t t;
+        if (parse_ts(p, (size_t)(lim - p), &t) != NUM_OK || !ts_to_us(t, P->o->precision, &ts))
+            goto miss;
+    }
+    if (has_str) { /* as materialize does for string values */
+        P->scratch.len = 0;
+        gbuf_reserve(&P->scratch, 4 * (size_t)(lim - rec) + 16);
+        for (size_t i = 0; i < n; i++) {
+            struct pfield *f = &P->fields[i];
+            if (f->type != FV_STR)
+                continue;
+            if (f->s.esc)
+                unescape(P, &f->s, "\"\\");
+            if (f->s.nonascii)
+                utf8_fix(P, &f->s);
+        }
+    }
+
+    /* Accepted: write, as apply does. */
+    P->ts_us = ts;
+    P->last_bent = se->bidx;
+    bool merged;
+    size_t row = find_row(P, e, (uint32_t)sid, ts, &merged);
+    if (!merged)
+        set_trefs(b, P->trefs, se, row);
+    /* Direct stores, as batch_set_f64 and friends do (types checked above). */
+    uint8_t bit = (uint8_t)(1u << (row & 7));
+    for (size_t i = 0; i < n; i++) {
+        const struct pfield *f = &P->fields[i];
+        struct batch_col *c = &b->cols[lf[i].col];
+        switch (f->type) {
+        case FV_FLOAT: c->v.f64[row] = f->v.f; break;
+        case FV_INT: c->v.i64[row] = f->v.i; break;
+        case FV_UINT: c->v.u64[row] = f->v.u; break;
+        case FV_BOOL: c->v.b[row] = f->v.b ? 1 : 0; break;
+        case FV_STR: set_str(b, lf[i].col, row, f->s.p, f->s.len); break;
+        }
+        c->valid[row >> 3] |= bit;
+    }
+    return REC_OK;
+
+miss:
+    P->nl = nl0;
+    P->lim = lim0;
+    P->multi = false;
+    return REC_MISS;
 }
 
 /* --- driver ---------------------------------------------------------------- */
@@ -1592,6 +2149,10 @@ static void parser_free(struct lp_parser *P)
     xfree(P->bidx_tab);
     xfree(P->series);
     xfree(P->sid_tab);
+    xfree(P->trefs);
+    xfree(P->secs);
+    xfree(P->layouts);
+    xfree(P->lfields);
     xfree(P->rows);
 }
 
@@ -1645,13 +2206,16 @@ int lp_parse(const char *body, size_t len, const struct lp_options *o, struct lp
         P.nl = nl;
         P.lim = lim;
         P.bound = (max && (size_t)(end - s) > max) ? s + max : end;
-        int st = parse_record(&P);
-        if (st == REC_OK)
-            st = materialize(&P);
-        if (st == REC_OK)
-            st = resolve(&P);
-        if (st == REC_OK)
-            st = apply(&P);
+        int st = fast_record(&P);
+        if (st == REC_MISS) {
+            st = parse_record(&P);
+            if (st == REC_OK)
+                st = materialize(&P);
+            if (st == REC_OK)
+                st = resolve(&P);
+            if (st == REC_OK)
+                st = apply(&P);
+        }
 
         if (st == REC_FATAL) {
             rc = P.fatal_rc;

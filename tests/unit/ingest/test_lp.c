@@ -1,6 +1,7 @@
 /* Unit tests for ingest/lp: the line-protocol decoder (SPEC §1.3, §2). */
 #include "test_helpers.h"
 
+#include <math.h>
 #include <time.h>
 
 #include "ingest/batch.h"
@@ -1194,6 +1195,414 @@ static void test_nul_bytes(void **state)
     lp_result_cleanup(&r);
 }
 
+/* --- fast path (lines that repeat an earlier tag section and field layout) --- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A random numeric text in one of the forms clients send, or one of the
+ * hard cases (long mantissas, 2^53 neighbours, exponents, tiny values). */
+static void gen_float_text(uint64_t *s, char *out, size_t cap)
+{
+    uint64_t r = rng_next(s);
+    unsigned w = (unsigned)(r >> 8) % 7 + 1;
+    switch (r % 10) {
+    case 0: /* d+.d+ with 1..7 fraction digits */
+    case 1:
+        snprintf(out, cap, "%u.%0*u", (unsigned)(r >> 20) % 100000, (int)w,
+                 (unsigned)(rng_next(s) % 10000000) % (w >= 7 ? 10000000u : 1u << (3 * w)));
+        break;
+    case 2:
+        snprintf(out, cap, "-%u.%u", (unsigned)(r >> 20) % 1000, (unsigned)(r >> 40) % 1000);
+        break;
+    case 3: snprintf(out, cap, ".%0*u", (int)w, (unsigned)(r >> 20) % 1000); break;
+    case 4: snprintf(out, cap, "%llu", (unsigned long long)(r >> 12)); break; /* <= 16 digits */
+    case 5: /* 17..20 significant digits: above 2^53, exact fallback */
+        snprintf(out, cap, "%llu.%llu", (unsigned long long)(rng_next(s) >> (r % 8)),
+                 (unsigned long long)(r >> 30));
+        break;
+    case 6:
+        snprintf(out, cap, "%u.%ue%d", (unsigned)(r >> 20) % 100, (unsigned)(r >> 30) % 1000,
+                 (int)((r >> 40) % 600) - 300);
+        break;
+    case 7:
+        snprintf(out, cap, "0.%0*u%u", (int)((r >> 20) % 25), 0u, (unsigned)(r >> 40) % 100000);
+        break;
+    case 8: {
+        static const char *const hard[] = {"9007199254740992",
+                                           "9007199254740993",
+                                           "9007199254740991.5",
+                                           "900719925474099.25",
+                                           "0.1",
+                                           "0.30000000000000004",
+                                           "123456789012345678",
+                                           "1234567890123456789",
+                                           "-0",
+                                           "-0.0",
+                                           "00000000000000000001.5",
+                                           "4.9406564584124654",
+                                           "1797693134862315.7",
+                                           "0.000000000000000000000001"};
+        snprintf(out, cap, "%s", hard[(r >> 20) % (sizeof(hard) / sizeof(hard[0]))]);
+        break;
+    }
+    default: snprintf(out, cap, "%u.%02u", (unsigned)(r >> 20) % 100, (unsigned)(r >> 40) % 100);
+    }
+}
+
+/* Floats parsed on the fast path (every line after the second repeats the
+ * tag section and the layout) and on the full parse (a new series on every
+ * line) must be bit for bit what strtod returns; integers what strtoll and
+ * strtoull return. */
+static void test_fast_numbers_vs_strtod(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    char(*txt)[64] = xmalloc(N * sizeof(*txt));
+    int64_t *iv = xmalloc(N * sizeof(*iv));
+    uint64_t *uv = xmalloc(N * sizeof(*uv));
+    uint64_t seed = UINT64_C(0x9E3779B97F4A7C15);
+    for (size_t i = 0; i < N; i++) {
+        gen_float_text(&seed, txt[i], sizeof(txt[i]));
+        uint64_t r = rng_next(&seed);
+        iv[i] = (int64_t)(r >> (r % 64));
+        if (r & 1)
+            iv[i] = -iv[i];
+        if (i % 97 == 0)
+            iv[i] = i % 2 ? INT64_MAX : INT64_MIN;
+        uv[i] = rng_next(&seed) >> (r % 64);
+        if (i % 89 == 0)
+            uv[i] = UINT64_MAX;
+    }
+    size_t cap = (size_t)N * 160;
+    char *body = xmalloc(cap);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t len = 0;
+        for (size_t i = 0; i < N; i++) {
+            if (pass == 0)
+                cat(body, cap, &len, "m,h=a v=%s,i=%lldi,u=%lluu %zu\n", txt[i], (long long)iv[i],
+                    (unsigned long long)uv[i], i * 1000);
+            else
+                cat(body, cap, &len, "m,h=%zu v=%s,i=%lldi,u=%lluu %zu\n", i, txt[i],
+                    (long long)iv[i], (unsigned long long)uv[i], i * 1000);
+        }
+        struct lp_result r;
+        struct lp_options o = opts();
+        assert_int_equal(lp_parse(body, len, &o, &r), RC_OK);
+        if (r.lines_rejected)
+            fail_msg("pass %d: rejected line %zu: %s", pass, r.errors[0].line, r.errors[0].reason);
+        assert_int_equal(r.rows, N);
+        const struct batch *b = r.batches[0];
+        const struct batch_col *cv = col_of(b, "v", COL_DOUBLE);
+        const struct batch_col *ci = col_of(b, "i", COL_INT64);
+        const struct batch_col *cu = col_of(b, "u", COL_UINT64);
+        for (size_t i = 0; i < N; i++) {
+            double want = strtod(txt[i], NULL);
+            if (memcmp(&cv->v.f64[i], &want, sizeof(want)) != 0)
+                fail_msg("pass %d: \"%s\" parsed as %.17g, strtod says %.17g", pass, txt[i],
+                         cv->v.f64[i], want);
+            assert_true(ci->v.i64[i] == iv[i]);
+            assert_true(cu->v.u64[i] == uv[i]);
+            assert_int_equal(b->time_us[i], (int64_t)i);
+        }
+        lp_result_cleanup(&r);
+    }
+    xfree(body);
+    xfree(txt);
+    xfree(iv);
+    xfree(uv);
+}
+
+/* Byte-identical tag sections with escapes, non-ASCII and invalid UTF-8,
+ * and the same tag set written in another order: same series, same values,
+ * merged on equal timestamps; every row of a series points at the same
+ * heap bytes for its tags. */
+static void test_series_cache_tags(void **state)
+{
+    (void)state;
+    enum { K = 50 };
+    char body[K * 256];
+    size_t len = 0;
+    for (int k = 0; k < K; k++) {
+        cat(body, sizeof(body), &len, "m,h=a\\ b,r=x\\,y,s=a\\\\ b f=%d %d000\n", k, k);
+        cat(body, sizeof(body), &len, "m,s=a\\\\ b,h=a\\ b,r=x\\,y g=%di %d000\n", k, k);
+        cat(body, sizeof(body), &len, "m,h=\xc3\xa9\xff,r=x\\,y f=%d %d000\n", k, k);
+        cat(body, sizeof(body), &len, "n,h=a\\ b f=%di %d000\n", k, k);
+    }
+    struct lp_result r;
+    parse(body, &r);
+    assert_int_equal(r.lines_accepted, 4 * K);
+    assert_int_equal(r.rows, 3 * K);
+    const struct batch *b = batch_of(&r, "m");
+    assert_int_equal(b->nrows, 2 * K);
+    assert_int_equal(b->ncols, 5);
+    for (int k = 0; k < K; k++) {
+        size_t r1 = 2 * (size_t)k, r2 = r1 + 1;
+        assert_int_equal(b->time_us[r1], k);
+        assert_string_equal(str_at(b, "h", r1), "a b");
+        assert_string_equal(str_at(b, "r", r1), "x,y");
+        assert_string_equal(str_at(b, "s", r1), "a\\ b");
+        assert_true(f64_at(b, "f", r1) == k);
+        assert_int_equal(i64_at(b, "g", r1), k);
+        assert_string_equal(str_at(b, "h", r2), "\xc3\xa9\xef\xbf\xbd");
+        assert_string_equal(str_at(b, "r", r2), "x,y");
+        assert_true(is_null(b, "s", r2));
+        assert_true(is_null(b, "g", r2));
+        assert_true(f64_at(b, "f", r2) == k);
+    }
+    /* Tag values are stored once per series, not once per row. */
+    const struct batch_col *h = col_of(b, "h", COL_STRING);
+    for (int k = 1; k < K; k++) {
+        assert_int_equal(h->v.s[2 * k].off, h->v.s[0].off);
+        assert_int_equal(h->v.s[2 * k + 1].off, h->v.s[1].off);
+    }
+    assert_true(b->heap_len < 64);
+    const struct batch *n = batch_of(&r, "n");
+    assert_int_equal(n->nrows, K);
+    assert_string_equal(str_at(n, "h", K - 1), "a b");
+    assert_int_equal(i64_at(n, "f", K - 1), K - 1);
+    lp_result_cleanup(&r);
+}
+
+/* Warm-up lines (a repeated section and layout) followed by `line`: parses
+ * the lot; the outcome for `line` is the caller's to check. */
+#define WARM                                                                                       \
+    "m,h=a x=1,y=2i,s=\"q\",b=t 1000\nm,h=a x=1,y=2i,s=\"q\",b=t 2000\n"                           \
+    "m,h=a x=1,y=2i,s=\"q\",b=t 3000\n"
+
+static void warm_reject(const char *line, const char *reason)
+{
+    char body[512];
+    snprintf(body, sizeof(body), WARM "%s\nm,h=a x=5,y=6i,s=\"z\",b=f 9000\n", line);
+    struct lp_result r;
+    parse(body, &r);
+    if (r.lines_rejected != 1 || r.nerrors != 1)
+        fail_msg("'%s': expected 1 rejection, got %zu", line, r.lines_rejected);
+    assert_string_equal(r.errors[0].reason, reason);
+    assert_int_equal(r.errors[0].line, 4);
+    assert_int_equal(r.lines_accepted, 4);
+    const struct batch *b = r.batches[0];
+    assert_int_equal(b->nrows, 4);
+    assert_int_equal(b->ncols, 5);
+    assert_true(f64_at(b, "x", 3) == 5.0);
+    lp_result_cleanup(&r);
+}
+
+/* Lines that start like the warm-up lines but differ later fall back to the
+ * full parse: same errors, same values, word for word. */
+static void test_fast_path_fallbacks(void **state)
+{
+    (void)state;
+    warm_reject("m,h=a x=1i,y=2i,s=\"q\",b=t 4000",
+                "field type conflict: field \"x\" is float, got integer");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\",b=1 4000",
+                "field type conflict: field \"b\" is boolean, got float");
+    warm_reject("m,h=a x=abc,y=2i,s=\"q\",b=t 4000", "invalid field value for key \"x\"");
+    warm_reject("m,h=a x=1.,y=2i,s=\"q\",b=t 4000", "invalid field value for key \"x\"");
+    warm_reject("m,h=a x=1e999,y=2i,s=\"q\",b=t 4000", "float value out of range for key \"x\"");
+    warm_reject("m,h=a x=1,y=9223372036854775808i,s=\"q\",b=t 4000",
+                "integer value out of range for key \"y\"");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\",b=t 1x", "invalid timestamp");
+    warm_reject("m,h=a x=1,y=2i ,s=\"q\"", "invalid timestamp");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\",b=t 9223372036854775808", "timestamp out of range");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\",b=t\t4000", "invalid field value for key \"b\"");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\"x,b=t 4000", "invalid field value for key \"s\"");
+    warm_reject("m,h=a x=1,y=2i,s=\"q\",b=t,", "empty field key");
+    warm_reject("m,h=a x=1,,y=2i", "empty field key");
+    warm_reject("m,h=a x=1,time=2i", "invalid field key \"time\": reserved for the timestamp");
+    warm_reject("m,h=a x=", "missing field value for key \"x\"");
+
+    struct lp_result r;
+    parse(WARM "m,h=a x=1,y=2i,s=\"q", &r);
+    assert_int_equal(r.lines_rejected, 1);
+    assert_string_equal(r.errors[0].reason, "unterminated string value for key \"s\"");
+    lp_result_cleanup(&r);
+
+    const struct batch *b;
+    /* Extra field, fewer fields, other order, duplicate, renamed field. */
+    parse(WARM "m,h=a x=1,y=2i,s=\"q\",b=t,z=5 4000\n"
+               "m,h=a x=6,y=7i 5000\n"
+               "m,h=a y=8i,x=9,s=\"r\",b=F 6000\n"
+               "m,h=a x=1,x=2,s=\"q\",b=t 7000\n"
+               "m,h=a x=1,y=2i,s=\"q\",h=3 8000\n",
+          &r);
+    assert_int_equal(r.lines_accepted, 8);
+    b = r.batches[0];
+    assert_int_equal(b->nrows, 8);
+    assert_true(f64_at(b, "z", 3) == 5.0);
+    assert_true(is_null(b, "z", 4));
+    assert_true(f64_at(b, "x", 4) == 6.0);
+    assert_true(is_null(b, "s", 4));
+    assert_true(is_null(b, "b", 4));
+    assert_int_equal(i64_at(b, "y", 5), 8);
+    assert_true(f64_at(b, "x", 5) == 9.0);
+    assert_false(bool_at(b, "b", 5));
+    assert_true(f64_at(b, "x", 6) == 2.0);
+    assert_true(f64_at(b, "h_value", 7) == 3.0);
+    assert_string_equal(str_at(b, "h", 7), "a");
+    assert_true(is_null(b, "b", 7));
+    lp_result_cleanup(&r);
+
+    /* Values the fast path hands to the full value parser: strings with
+     * escapes, invalid UTF-8 and newlines, signed zeros, other booleans;
+     * no timestamp, CRLF, extra blanks; line numbers after a multi-line
+     * string stay right. */
+    parse(WARM "m,h=a x=-0,y=-0i,s=\"\",b=FALSE 4000\n"
+               "m,h=a x=1,y=2i,s=\"a\\\"b\xff\",b=true 5000\r\n"
+               "m,h=a  x=1,y=2i,s=\"line1\nline2\",b=t   6000  \n"
+               "m,h=a x=1,y=2i,s=\"q\",b=t\n"
+               "m,h=a x=1,y=2i,s=\"q\",b=t 1x\n",
+          &r);
+    assert_int_equal(r.lines_accepted, 7);
+    assert_int_equal(r.lines_rejected, 1);
+    assert_int_equal(r.errors[0].line, 9);
+    b = r.batches[0];
+    assert_int_equal(b->nrows, 7);
+    double x = f64_at(b, "x", 3);
+    assert_true(x == 0.0 && signbit(x));
+    assert_int_equal(i64_at(b, "y", 3), 0);
+    assert_string_equal(str_at(b, "s", 3), "");
+    assert_false(bool_at(b, "b", 3));
+    assert_string_equal(str_at(b, "s", 4), "a\"b\xef\xbf\xbd");
+    assert_true(bool_at(b, "b", 4));
+    assert_string_equal(str_at(b, "s", 5), "line1\nline2");
+    assert_int_equal(b->time_us[5], 6);
+    assert_int_equal(b->time_us[6], TS0);
+    lp_result_cleanup(&r);
+
+    /* Only the last line: no newline after it (the fast value scan needs a
+     * byte after the line; the full parser takes over). */
+    parse(WARM "m,h=a x=2.5,y=3i,s=\"w\",b=t 4000", &r);
+    assert_int_equal(r.lines_accepted, 4);
+    assert_true(f64_at(r.batches[0], "x", 3) == 2.5);
+    assert_int_equal(i64_at(r.batches[0], "y", 3), 3);
+    lp_result_cleanup(&r);
+}
+
+/* A series may follow the field layout another series of its measurement
+ * wrote, unless a field key of that layout is one of its tag keys: then
+ * the field is renamed "<key>_value" (the full parse decides). */
+static void test_fast_path_layout_and_rename(void **state)
+{
+    (void)state;
+    struct lp_result r;
+    parse("m,h=1 a=\"s\",c=1 1000\nm,h=1 a=\"s\",c=2 2000\nm,h=1 a=\"s\",c=3 3000\n"
+          "m,a=x a=\"t\",c=4 1000\nm,a=x a=\"t\",c=5 2000\nm,a=x a=\"t\",c=6 3000\n"
+          "m,h=2 a=\"u\",c=7 1000\nm,h=2 a=\"u\",c=8 2000\nm,h=2 a=\"u\",c=9 3000\n",
+          &r);
+    assert_int_equal(r.lines_accepted, 9);
+    const struct batch *b = r.batches[0];
+    assert_int_equal(b->nrows, 9);
+    for (size_t i = 0; i < 9; i++)
+        assert_true(f64_at(b, "c", i) == (double)(i + 1));
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(str_at(b, "a", i), "s");
+        assert_true(is_null(b, "a_value", i));
+        assert_string_equal(str_at(b, "a", 3 + i), "x");
+        assert_string_equal(str_at(b, "a_value", 3 + i), "t");
+        assert_string_equal(str_at(b, "a", 6 + i), "u");
+        assert_true(is_null(b, "a_value", 6 + i));
+        assert_string_equal(str_at(b, "h", 6 + i), "2");
+    }
+    assert_true(b->cols[batch_col_find(b, "a", 1)].is_tag);
+    lp_result_cleanup(&r);
+
+    /* The schema checker is asked once per new column, however many lines
+     * take the fast path. */
+    struct stub st = {0};
+    struct lp_options o = opts();
+    o.schema.check = stub_check;
+    o.schema.ctx = &st;
+    char body[8192];
+    size_t len = 0;
+    for (int i = 0; i < 100; i++)
+        cat(body, sizeof(body), &len, "sys,host=h%d,dc=x idle=%d.5,n=%du %d000\n", i % 3, i, i, i);
+    parse_o(body, &o, &r);
+    assert_int_equal(r.lines_accepted, 100);
+    assert_int_equal(st.calls, 4);
+    lp_result_cleanup(&r);
+}
+
+/* Wide lines: more fields than the per-line arrays start with, keys longer
+ * than the word compare covers, 19-digit and boundary timestamps. */
+static void test_fast_path_wide_and_timestamps(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024, len = 0;
+    char *body = xmalloc(cap);
+    for (int k = 0; k < 6; k++) {
+        cat(body, cap, &len, "wide,host=h%d", k % 2);
+        for (int f = 0; f < 40; f++)
+            cat(body, cap, &len, "%cf%02d=%d.%d", f ? ',' : ' ', f, f, k);
+        cat(body, cap, &len, ",a_very_long_field_key_number_1=%di,abcdefghijklmnopqrstuvw=%d %d\n",
+            k, k, 1700000000 + k);
+    }
+    struct lp_options o = opts();
+    o.precision = LP_S;
+    struct lp_result r;
+    parse_o(body, &o, &r);
+    assert_int_equal(r.lines_accepted, 6);
+    const struct batch *b = r.batches[0];
+    assert_int_equal(b->ncols, 1 + 40 + 2);
+    for (int k = 0; k < 6; k++) {
+        for (int f = 0; f < 40; f++) {
+            char name[8], val[16];
+            snprintf(name, sizeof(name), "f%02d", f);
+            snprintf(val, sizeof(val), "%d.%d", f, k);
+            assert_true(f64_at(b, name, (size_t)k) == strtod(val, NULL));
+        }
+        assert_int_equal(i64_at(b, "a_very_long_field_key_number_1", (size_t)k), k);
+        assert_true(f64_at(b, "abcdefghijklmnopqrstuvw", (size_t)k) == k);
+        assert_int_equal(b->time_us[k], (INT64_C(1700000000) + k) * 1000000);
+    }
+    lp_result_cleanup(&r);
+    xfree(body);
+
+    /* Timestamps after warm-up lines (fast path), exact or rejected. */
+    static const struct {
+        const char *ts;
+        int64_t us; /* INT64_MIN = rejected with "timestamp out of range" */
+    } cases[] = {
+        {"1451606400000000000", INT64_C(1451606400000000)},
+        {"1451606400000000999", INT64_C(1451606400000000)},
+        {"9223372036854775807", INT64_C(9223372036854775)},
+        {"-9223372036854775808", INT64_C(-9223372036854776)},
+        {"9223372036854775808", INT64_MIN},
+        {"-9223372036854775809", INT64_MIN},
+        {"99999999999999999999", INT64_MIN},
+        {"00000000000000000001000", 1},
+        {"-1", -1},
+        {"-1000", -1},
+        {"-1001", -2},
+        {"12345678", 12345},
+        {"0", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char line[256];
+        snprintf(line, sizeof(line), WARM "m,h=a x=1,y=2i,s=\"q\",b=t %s\n", cases[i].ts);
+        parse(line, &r);
+        if (cases[i].us == INT64_MIN) {
+            assert_int_equal(r.lines_rejected, 1);
+            assert_string_equal(r.errors[0].reason, "timestamp out of range");
+        } else {
+            if (r.lines_rejected)
+                fail_msg("ts %s rejected: %s", cases[i].ts, r.errors[0].reason);
+            const struct batch *mb = r.batches[0];
+            /* Merged into a warm-up row when it lands on 1, 2 or 3 us. */
+            bool found = false;
+            for (size_t k = 0; k < mb->nrows; k++)
+                found |= mb->time_us[k] == cases[i].us;
+            assert_true(found);
+        }
+        lp_result_cleanup(&r);
+    }
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -1240,6 +1649,11 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_fast_numbers_vs_strtod),
+        cmocka_unit_test(test_series_cache_tags),
+        cmocka_unit_test(test_fast_path_fallbacks),
+        cmocka_unit_test(test_fast_path_layout_and_rename),
+        cmocka_unit_test(test_fast_path_wide_and_timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
