@@ -36,13 +36,12 @@
 #define NTAGS 10
 #define MAX_LAT_SAMPLES 200000
 
-static const char *tag_names[NTAGS] = {"hostname", "region", "datacenter", "rack", "os", "arch",
-                                       "team", "service", "service_version",
-                                       "service_environment"};
-static const char *field_names[NFIELDS] = {"usage_user",   "usage_system", "usage_idle",
-                                           "usage_nice",   "usage_iowait", "usage_irq",
-                                           "usage_softirq", "usage_steal", "usage_guest",
-                                           "usage_guest_nice"};
+static const char *tag_names[NTAGS] = {
+    "hostname", "region",          "datacenter",         "rack", "os", "arch", "team",
+    "service",  "service_version", "service_environment"};
+static const char *field_names[NFIELDS] = {
+    "usage_user", "usage_system",  "usage_idle",  "usage_nice",  "usage_iowait",
+    "usage_irq",  "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"};
 
 struct opts {
     const char *host;
@@ -58,7 +57,7 @@ struct opts {
 };
 
 struct body {
-    char *req;     /* full HTTP request (headers + body) */
+    char *req; /* full HTTP request (headers + body) */
     size_t len;
     int rows;
 };
@@ -124,8 +123,8 @@ static char *gen_lp(const struct opts *o, int64_t t0_ns, int *rows, size_t *len)
             for (int f = 0; f < NFIELDS; f++)
                 n += (size_t)snprintf(b + n, cap - n, "%c%s=%.2f", f ? ',' : ' ', field_names[f],
                                       field_value(r, f));
-            n += (size_t)snprintf(b + n, cap - n, " %lld\n",
-                                  (long long)(t0_ns + t * 10000000000LL));
+            n +=
+                (size_t)snprintf(b + n, cap - n, " %lld\n", (long long)(t0_ns + t * 10000000000LL));
         }
     }
     *rows = r;
@@ -208,14 +207,13 @@ static void build_bodies(const struct opts *o)
         }
         size_t cap = blen + 1024;
         char *req = malloc(cap);
-        int h = snprintf(req, cap,
-                         "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n"
-                         "Content-Length: %zu\r\n%s%s%s%s",
-                         o->path, o->host, o->port,
-                         mp ? "application/msgpack" : "text/plain; charset=utf-8", blen,
-                         o->gzip ? "Content-Encoding: gzip\r\n" : "",
-                         o->extra_header ? o->extra_header : "", o->extra_header ? "\r\n" : "",
-                         "\r\n");
+        int h = snprintf(
+            req, cap,
+            "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n"
+            "Content-Length: %zu\r\n%s%s%s%s",
+            o->path, o->host, o->port, mp ? "application/msgpack" : "text/plain; charset=utf-8",
+            blen, o->gzip ? "Content-Encoding: gzip\r\n" : "",
+            o->extra_header ? o->extra_header : "", o->extra_header ? "\r\n" : "", "\r\n");
         memcpy(req + h, body, blen);
         bodies[i].req = req;
         bodies[i].len = (size_t)h + blen;
@@ -348,20 +346,30 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     struct opts o = {"127.0.0.1", 8000, "/api/v1/write/line-protocol", "lp", 8, 10, 5000, 100,
-                     false, NULL};
+                     false,       NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--host")) o.host = v, i++;
-        else if (!strcmp(a, "--port")) o.port = (int)strtol(v, NULL, 10), i++;
-        else if (!strcmp(a, "--path")) o.path = v, i++;
-        else if (!strcmp(a, "--format")) o.format = v, i++;
-        else if (!strcmp(a, "--connections")) o.connections = (int)strtol(v, NULL, 10), i++;
-        else if (!strcmp(a, "--seconds")) o.seconds = (int)strtol(v, NULL, 10), i++;
-        else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, NULL, 10), i++;
-        else if (!strcmp(a, "--hosts")) o.hosts = (int)strtol(v, NULL, 10), i++;
-        else if (!strcmp(a, "--header")) o.extra_header = v, i++;
-        else if (!strcmp(a, "--gzip")) o.gzip = true;
+        if (!strcmp(a, "--host"))
+            o.host = v, i++;
+        else if (!strcmp(a, "--port"))
+            o.port = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--path"))
+            o.path = v, i++;
+        else if (!strcmp(a, "--format"))
+            o.format = v, i++;
+        else if (!strcmp(a, "--connections"))
+            o.connections = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--seconds"))
+            o.seconds = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--batch"))
+            o.batch = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--hosts"))
+            o.hosts = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--header"))
+            o.extra_header = v, i++;
+        else if (!strcmp(a, "--gzip"))
+            o.gzip = true;
         else {
             fprintf(stderr, "usage: see the comment at the top of bench/bench_ingest.c\n");
             return 2;

@@ -30,26 +30,27 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Arc %s — time-series database server\n"
-            "\n"
-            "Usage:\n"
-            "  arc [serve] [options]     start the server (default command)\n"
-            "  arc config [options]      print the effective configuration (secrets redacted)\n"
-            "  arc version               print the version\n"
-            "  arc --help                this text\n"
-            "\n"
-            "Options:\n"
-            "  --config PATH             configuration file (default: ARC_CONFIG_FILE, ./arc.toml,\n"
-            "                            ./arc.conf, /etc/arc/arc.toml; none = built-in defaults)\n"
-            "  --set KEY=VALUE           override one key, e.g. --set ingestion.buffer_size=10000\n"
-            "  --port N                  same as --set server.port=N\n"
-            "  --host ADDR               same as --set server.host=ADDR\n"
-            "  --log-level LEVEL         same as --set logging.level=LEVEL\n"
-            "\n"
-            "Environment: ARC_<SECTION>_<KEY> overrides a key (ARC_SERVER_PORT=8001).\n"
-            "See arc.toml for every key and its default.\n",
-            ARC_VERSION);
+    fprintf(
+        out,
+        "Arc %s — time-series database server\n"
+        "\n"
+        "Usage:\n"
+        "  arc [serve] [options]     start the server (default command)\n"
+        "  arc config [options]      print the effective configuration (secrets redacted)\n"
+        "  arc version               print the version\n"
+        "  arc --help                this text\n"
+        "\n"
+        "Options:\n"
+        "  --config PATH             configuration file (default: ARC_CONFIG_FILE, ./arc.toml,\n"
+        "                            ./arc.conf, /etc/arc/arc.toml; none = built-in defaults)\n"
+        "  --set KEY=VALUE           override one key, e.g. --set ingestion.buffer_size=10000\n"
+        "  --port N                  same as --set server.port=N\n"
+        "  --host ADDR               same as --set server.host=ADDR\n"
+        "  --log-level LEVEL         same as --set logging.level=LEVEL\n"
+        "\n"
+        "Environment: ARC_<SECTION>_<KEY> overrides a key (ARC_SERVER_PORT=8001).\n"
+        "See arc.toml for every key and its default.\n",
+        ARC_VERSION);
 }
 
 struct cli {

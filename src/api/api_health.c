@@ -89,8 +89,9 @@ void api_health(struct http_request *req)
     jsonw_obj_begin(&w);
     jsonw_kv_str(&w, "metrics_collector", api_metrics_collector_state());
     jsonw_kv_str(&w, "wal",
-                 !api_wal_global ? "disabled"
-                                 : wal_is_degraded(api_wal_global) ? "degraded" : "ok");
+                 !api_wal_global                   ? "disabled"
+                 : wal_is_degraded(api_wal_global) ? "degraded"
+                                                   : "ok");
     jsonw_kv_str(&w, "storage_probe", storage_probe_component(app->probe));
     jsonw_kv_str(&w, "ingestion", atomic_load(&app->shutting_down) ? "degraded" : "ok");
     jsonw_obj_end(&w);

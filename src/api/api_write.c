@@ -37,7 +37,7 @@
 struct write_req {
     char db[DB_NAME_MAX + 1];
     enum lp_precision precision;
-    int mp_unit;                 /* msgpack forced unit, 0 = infer */
+    int mp_unit; /* msgpack forced unit, 0 = infer */
     struct body_decoder *dec;
 };
 
@@ -195,8 +195,7 @@ static const char *finish_body(struct http_request *req, struct write_req *w, si
 }
 
 /* Admits decoded batches; responds 503/413/500 and returns false on failure. */
-static bool admit(struct http_request *req, struct app *app, struct batch *const *batches,
-                  size_t n)
+static bool admit(struct http_request *req, struct app *app, struct batch *const *batches, size_t n)
 {
     if (n == 0)
         return true;

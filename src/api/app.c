@@ -43,8 +43,8 @@ static void init_metrics(struct app *app)
         metrics_counter("arc_ingest_batches_total", "Batches admitted to the buffer", NULL);
     app->m_ingest_errors =
         metrics_counter("arc_ingest_errors_total", "Write requests answered with an error", NULL);
-    app->m_lines_rejected = metrics_counter("arc_ingest_lines_rejected_total",
-                                            "Line-protocol lines rejected", NULL);
+    app->m_lines_rejected =
+        metrics_counter("arc_ingest_lines_rejected_total", "Line-protocol lines rejected", NULL);
     app->m_lp_requests =
         metrics_counter("arc_lineprotocol_requests_total", "Line-protocol write requests", NULL);
     app->m_lp_records =
@@ -104,7 +104,8 @@ static int open_storage(struct app *app, const struct config *cfg, struct errbuf
     if (strcmp(cfg->storage.backend, "local") == 0) {
         int lrc = storage_new_local(cfg->storage.local.base_path, &app->storage, eb);
         if (lrc == RC_OK) /* bounds the storage_hang fault hook */
-            storage_set_request_timeout_ms(app->storage, cfg->storage.request_timeout_seconds * 1000);
+            storage_set_request_timeout_ms(app->storage,
+                                           cfg->storage.request_timeout_seconds * 1000);
         return lrc;
     }
     struct s3_options o;
@@ -116,9 +117,8 @@ static int open_storage(struct app *app, const struct config *cfg, struct errbuf
         return rc;
     rc = storage_new_s3(&o, &app->storage, eb);
     if (rc == RC_OK)
-        log_info("storage", "object storage backend=%s bucket=%s endpoint=%s",
-                 cfg->storage.backend, o.bucket ? o.bucket : "",
-                 o.endpoint && *o.endpoint ? o.endpoint : "(AWS)");
+        log_info("storage", "object storage backend=%s bucket=%s endpoint=%s", cfg->storage.backend,
+                 o.bucket ? o.bucket : "", o.endpoint && *o.endpoint ? o.endpoint : "(AWS)");
     return rc;
 }
 
@@ -193,8 +193,8 @@ static bool replay_file_exists(void *ctx, const char *db, const char *measuremen
 {
     struct app *app = ctx;
     struct catalog_file_list l;
-    catalog_files_list(app->catalog, db, measurement, hour_start_us,
-                       hour_start_us + US_PER_HOUR, &l);
+    catalog_files_list(app->catalog, db, measurement, hour_start_us, hour_start_us + US_PER_HOUR,
+                       &l);
     bool found = false;
     for (size_t i = 0; i < l.n && !found; i++)
         found = strcmp(l.files[i].key, key) == 0;
@@ -272,8 +272,8 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
         if ((rc = refresh_start(app->catalog, app->storage, &ro, &app->refresh, eb)))
             goto fail;
     }
-    struct storage_probe_options po = {
-        .interval_ms = cfg->monitoring.storage_probe_interval_seconds * 1000};
+    struct storage_probe_options po = {.interval_ms =
+                                           cfg->monitoring.storage_probe_interval_seconds * 1000};
     if ((rc = storage_probe_start(app->storage, &po, &app->probe, eb)))
         goto fail;
 
@@ -286,12 +286,18 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     struct colbuf_retry retry = {.retry_limit = (uint32_t)cfg->ingestion.flush_retry_limit};
     if ((rc = colbuf_new(&lim, &retry, &app->colbuf, eb)))
         goto fail;
-    struct flusher_options fo = {.on_batches_flushed = api_wal_global ? wal_batches_flushed : NULL, .on_batches_flushed_ctx = api_wal_global, .nworkers = 2, .on_flushed = on_flushed, .on_flushed_ctx = app};
+    struct flusher_options fo = {.on_batches_flushed = api_wal_global ? wal_batches_flushed : NULL,
+                                 .on_batches_flushed_ctx = api_wal_global,
+                                 .nworkers = 2,
+                                 .on_flushed = on_flushed,
+                                 .on_flushed_ctx = app};
     if ((rc = flusher_start(app->colbuf, flush_writer_sink(app->writer), &fo, &app->flusher, eb)))
         goto fail;
     if (api_wal_global) {
-        struct wal_replay_ops ops = {.admit = replay_admit, .flush = replay_flush,
-                                     .file_exists = replay_file_exists, .ctx = app};
+        struct wal_replay_ops ops = {.admit = replay_admit,
+                                     .flush = replay_flush,
+                                     .file_exists = replay_file_exists,
+                                     .ctx = app};
         struct wal_replay_stats rst;
         if ((rc = wal_replay(api_wal_global, &ops, &rst, eb)))
             goto fail;
@@ -309,7 +315,8 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     char origins[1024] = "";
     for (size_t i = 0; i < cfg->cors.origins.count; i++) {
         size_t l = strlen(origins);
-        snprintf(origins + l, sizeof(origins) - l, "%s%s", i ? "," : "", cfg->cors.origins.items[i]);
+        snprintf(origins + l, sizeof(origins) - l, "%s%s", i ? "," : "",
+                 cfg->cors.origins.items[i]);
     }
     struct http_options ho = {
         .host = cfg->server.host,

@@ -45,13 +45,13 @@ struct write_stats {
     _Atomic uint64_t total_bytes_gzipped; /* wire bytes of compressed bodies */
     _Atomic uint64_t total_errors;        /* requests answered with an error */
     _Atomic uint64_t total_lines_rejected;
-    _Atomic uint64_t msgpack_decoded;     /* msgpack requests decoded */
+    _Atomic uint64_t msgpack_decoded; /* msgpack requests decoded */
     _Atomic uint64_t msgpack_errors;
 };
 
 struct app {
-    const struct config *cfg;       /* owned by main; read-only */
-    int64_t start_us;               /* wall clock at start */
+    const struct config *cfg; /* owned by main; read-only */
+    int64_t start_us;         /* wall clock at start */
     int64_t start_mono_ns;
 
     struct storage *storage;
@@ -60,16 +60,16 @@ struct app {
     struct colbuf *colbuf;
     struct flusher *flusher;
     struct http_server *http;
-    struct auth *auth;              /* token store + verification (auth/auth.h) */
-    struct query_engine *qe;        /* SQL over the stored data (query/query.h) */
-    struct qcache *qcache;          /* query result cache (query/qcache.h) */
-    struct readcache *readcache;    /* remote data files for queries (storage/readcache.h) */
-    struct refresh *refresh;        /* catalog refresh from a listing (flush/refresh.h); NULL = off */
-    struct storage_probe *probe;    /* background storage probe for /ready, /health */
-    char node_id[33];               /* storage.node_id, resolved (flush/writer.h) */
+    struct auth *auth;           /* token store + verification (auth/auth.h) */
+    struct query_engine *qe;     /* SQL over the stored data (query/query.h) */
+    struct qcache *qcache;       /* query result cache (query/qcache.h) */
+    struct readcache *readcache; /* remote data files for queries (storage/readcache.h) */
+    struct refresh *refresh;     /* catalog refresh from a listing (flush/refresh.h); NULL = off */
+    struct storage_probe *probe; /* background storage probe for /ready, /health */
+    char node_id[33];            /* storage.node_id, resolved (flush/writer.h) */
 
-    _Atomic bool startup_complete;  /* /ready turns 200 */
-    _Atomic bool shutting_down;     /* writes get 503, /ready 503 */
+    _Atomic bool startup_complete; /* /ready turns 200 */
+    _Atomic bool shutting_down;    /* writes get 503, /ready 503 */
 
     struct write_stats wstats;
     struct metric *m_ingest_records, *m_ingest_bytes, *m_ingest_batches, *m_ingest_errors,

@@ -9,8 +9,12 @@
 #include "api/api_query.h"
 
 #define WRITE_ROUTE(path, fn)                                                                      \
-    {"POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL}
+    {                                                                                              \
+        "POST", path, fn, HTTP_PERM_WRITE, HTTP_BODY_STREAM, api_write_begin, api_write_body, NULL \
+    }
 
+/* One route per line reads best as a table. */
+// clang-format off
 static const struct http_route routes[] = {
     {"GET", "/", api_root, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/health", api_health, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
@@ -82,6 +86,7 @@ static const struct http_route routes[] = {
     {"POST", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL},
     {"GET", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_NONE, NULL, NULL, NULL},
 };
+// clang-format on
 
 const struct http_route *api_routes(size_t *n)
 {

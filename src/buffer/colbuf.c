@@ -68,48 +68,48 @@
 #define INITIAL_BUCKETS 64
 
 struct entry {
-    struct batch *b;     /* the queue's own reference */
+    struct batch *b; /* the queue's own reference */
     uint64_t seq;
     size_t rows;
-    size_t bytes;        /* batch_mem_bytes at admission */
-    int64_t arrival_ms;  /* monotonic */
-    uint32_t attempts;   /* failed flush attempts so far */
-    uint64_t fail_gen;   /* cb->gen of the last failure (flush request accounting) */
+    size_t bytes;       /* batch_mem_bytes at admission */
+    int64_t arrival_ms; /* monotonic */
+    uint32_t attempts;  /* failed flush attempts so far */
+    uint64_t fail_gen;  /* cb->gen of the last failure (flush request accounting) */
 };
 
 struct colbuf_key {
-    struct colbuf_key *hnext;     /* hash chain */
-    struct colbuf_key *due_next;  /* due queue link, valid while queued */
+    struct colbuf_key *hnext;    /* hash chain */
+    struct colbuf_key *due_next; /* due queue link, valid while queued */
     uint64_t hash;
     char db[DB_NAME_MAX + 1];
     char measurement[MEASUREMENT_NAME_MAX + 1];
 
     struct entry *ents;
     size_t nents, ents_cap;
-    size_t nfront;                /* ents[0..nfront) are in flight or awaiting retry */
+    size_t nfront; /* ents[0..nfront) are in flight or awaiting retry */
     size_t front_rows, front_bytes;
     size_t buf_rows, buf_bytes;
 
-    bool in_flight;               /* a worker holds a take of the front section */
-    bool queued;                  /* on the due queue */
-    bool forced;                  /* a flush request wants this key written now */
+    bool in_flight; /* a worker holds a take of the front section */
+    bool queued;    /* on the due queue */
+    bool forced;    /* a flush request wants this key written now */
     uint32_t consecutive_failures;
-    int64_t retry_at_ms;          /* back-off end (monotonic), valid while nfront && !in_flight */
+    int64_t retry_at_ms; /* back-off end (monotonic), valid while nfront && !in_flight */
 
-    size_t admit_rows;            /* scratch of colbuf_admit, 0 outside it */
+    size_t admit_rows; /* scratch of colbuf_admit, 0 outside it */
 };
 
 /* A pending colbuf_flush_wait, on the stack of the waiting thread. */
 struct flush_req {
     struct flush_req *next;
-    const char *db;               /* filter, NULL = any */
+    const char *db; /* filter, NULL = any */
     const char *measurement;
-    uint64_t max_seq;             /* batches with seq <= max_seq count */
-    uint64_t start_gen;           /* cb->gen when the request began */
-    uint64_t pending_rows;        /* rows held by selected keys at the start */
+    uint64_t max_seq;      /* batches with seq <= max_seq count */
+    uint64_t start_gen;    /* cb->gen when the request began */
+    uint64_t pending_rows; /* rows held by selected keys at the start */
     uint64_t written_rows;
     uint64_t failed_rows;
-    char err[256];                /* first sink error seen */
+    char err[256]; /* first sink error seen */
 };
 
 struct colbuf {
@@ -129,21 +129,21 @@ struct colbuf {
      */
     pthread_mutex_t lock;
     _Atomic unsigned long lock_owner; /* debug aid for assert_held, 0 = nobody */
-    pthread_cond_t work_cond;     /* a key became due, next_scan_ms moved, or stopping */
-    pthread_cond_t done_cond;     /* a flush completed (flush waiters) */
+    pthread_cond_t work_cond;         /* a key became due, next_scan_ms moved, or stopping */
+    pthread_cond_t done_cond;         /* a flush completed (flush waiters) */
 
     struct colbuf_limits limits;
     struct colbuf_key **buckets;
-    size_t nbuckets;              /* power of two */
+    size_t nbuckets; /* power of two */
     size_t nkeys;
     struct colbuf_key *due_head, *due_tail;
     int64_t next_scan_ms;
     int64_t last_scan_ms;
     struct flush_req *reqs;
-    bool closed;                  /* colbuf_close: admissions refused */
+    bool closed; /* colbuf_close: admissions refused */
     bool workers_stopping;
-    uint64_t next_seq;            /* last assigned seq; batches get 1, 2, ... */
-    uint64_t gen;                 /* bumped on every failed completion */
+    uint64_t next_seq; /* last assigned seq; batches get 1, 2, ... */
+    uint64_t gen;      /* bumped on every failed completion */
 
     size_t held_rows, held_bytes;
     uint64_t total_buffered, total_written, total_flushes, total_errors, total_dropped;
@@ -163,9 +163,9 @@ static struct {
 
 static void metrics_init(void)
 {
-    m.records_buffered = metrics_gauge("arc_buffer_records_buffered",
-                                       "Rows held in write buffers (buffered, in flight, retry)",
-                                       NULL);
+    m.records_buffered =
+        metrics_gauge("arc_buffer_records_buffered",
+                      "Rows held in write buffers (buffered, in flight, retry)", NULL);
     m.bytes = metrics_gauge("arc_buffer_bytes", "Bytes held in write buffers", NULL);
     m.written = metrics_counter("arc_buffer_records_written_total",
                                 "Rows written to storage by buffer flushes", NULL);
@@ -234,8 +234,7 @@ static uint64_t key_hash(const char *db, const char *meas)
     return h;
 }
 
-static struct colbuf_key *key_find(struct colbuf *cb, uint64_t h, const char *db,
-                                   const char *meas)
+static struct colbuf_key *key_find(struct colbuf *cb, uint64_t h, const char *db, const char *meas)
 {
     for (struct colbuf_key *k = cb->buckets[h & (cb->nbuckets - 1)]; k; k = k->hnext)
         if (k->hash == h && !strcmp(k->db, db) && !strcmp(k->measurement, meas))
@@ -500,8 +499,8 @@ static void key_append(struct colbuf_key *k, struct batch *b, uint64_t seq, size
         k->ents_cap = k->ents_cap ? k->ents_cap * 2 : 8;
         k->ents = xrealloc(k->ents, k->ents_cap * sizeof(*k->ents));
     }
-    k->ents[k->nents++] = (struct entry){
-        .b = b, .seq = seq, .rows = b->nrows, .bytes = bytes, .arrival_ms = now};
+    k->ents[k->nents++] =
+        (struct entry){.b = b, .seq = seq, .rows = b->nrows, .bytes = bytes, .arrival_ms = now};
     k->buf_rows += b->nrows;
     k->buf_bytes += bytes;
 }
@@ -584,8 +583,7 @@ int colbuf_admit(struct colbuf *cb, struct batch *const *batches, size_t n, stru
         for (size_t i = 0; i < n; i++) {
             if (!keys[i])
                 continue;
-            struct colbuf_key *k = key_find(cb, hashes[i], batches[i]->db,
-                                            batches[i]->measurement);
+            struct colbuf_key *k = key_find(cb, hashes[i], batches[i]->db, batches[i]->measurement);
             if (k)
                 key_gc(cb, k);
         }
@@ -701,8 +699,8 @@ static void account_reqs(struct colbuf *cb, const struct colbuf_key *k, const st
     }
 }
 
-void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc,
-                     const char *err_msg, colbuf_publish_fn publish, void *publish_ctx)
+void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc, const char *err_msg,
+                     colbuf_publish_fn publish, void *publish_ctx)
 {
     struct colbuf_key *k = take->key;
     bool ok = write_rc == RC_OK;
@@ -775,8 +773,7 @@ void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc,
         }
         size_t dropped = retry_dropped + fit_dropped;
         if (kept < k->nfront)
-            memmove(k->ents + kept, k->ents + k->nfront,
-                    (k->nents - k->nfront) * sizeof(*k->ents));
+            memmove(k->ents + kept, k->ents + k->nfront, (k->nents - k->nfront) * sizeof(*k->ents));
         k->nents -= k->nfront - kept;
         k->nfront = kept;
         k->front_rows = kept_rows;
@@ -885,8 +882,8 @@ int colbuf_flush_wait(struct colbuf *cb, const char *db, const char *measurement
 
     if (rc == RC_OK && req.failed_rows)
         rc = errbuf_set(eb, RC_IO, "Flush failed: %llu of %llu rows could not be written: %s",
-                        (unsigned long long)req.failed_rows,
-                        (unsigned long long)req.pending_rows, req.err);
+                        (unsigned long long)req.failed_rows, (unsigned long long)req.pending_rows,
+                        req.err);
     if (out_records)
         *out_records = req.written_rows;
     return rc;

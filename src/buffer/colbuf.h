@@ -36,11 +36,11 @@ struct colbuf_key;
 /* ---- configuration -------------------------------------------------- */
 
 struct colbuf_limits {
-    size_t flush_rows;       /* ingestion.buffer_size: a key is due at >= this many buffered rows */
-    int64_t max_age_ms;      /* ingestion.buffer_age_seconds * 1000: due when the oldest buffered
-                                row has waited this long */
-    size_t hard_limit_rows;  /* L = ingestion.buffer_hard_limit, already resolved, > 0 */
-    size_t max_total_bytes;  /* ingestion.max_total_buffer_mb in bytes, all keys together, > 0 */
+    size_t flush_rows;      /* ingestion.buffer_size: a key is due at >= this many buffered rows */
+    int64_t max_age_ms;     /* ingestion.buffer_age_seconds * 1000: due when the oldest buffered
+                               row has waited this long */
+    size_t hard_limit_rows; /* L = ingestion.buffer_hard_limit, already resolved, > 0 */
+    size_t max_total_bytes; /* ingestion.max_total_buffer_mb in bytes, all keys together, > 0 */
 };
 
 struct colbuf_retry {
@@ -94,13 +94,13 @@ MUST_CHECK int colbuf_admit(struct colbuf *cb, struct batch *const *batches, siz
 /* One flush of one key, from colbuf_take_ready to colbuf_complete. The
  * caller provides the storage; the fields are read-only for it. */
 struct colbuf_take {
-    struct colbuf_key *key;    /* private handle */
+    struct colbuf_key *key; /* private handle */
     char db[DB_NAME_MAX + 1];
     char measurement[MEASUREMENT_NAME_MAX + 1];
-    struct batch **batches;    /* references owned by the take, seq order: retry first */
+    struct batch **batches; /* references owned by the take, seq order: retry first */
     size_t n;
-    size_t rows;               /* sum of batches[i]->nrows */
-    uint64_t max_seq;          /* highest seq among batches */
+    size_t rows;      /* sum of batches[i]->nrows */
+    uint64_t max_seq; /* highest seq among batches */
 };
 
 /*
@@ -131,8 +131,8 @@ typedef void (*colbuf_publish_fn)(void *ctx);
  * ERROR. Releases the take's references and array; take->db, measurement,
  * rows and max_seq stay readable. Must not be called with the lock held.
  */
-void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc,
-                     const char *err_msg, colbuf_publish_fn publish, void *publish_ctx);
+void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc, const char *err_msg,
+                     colbuf_publish_fn publish, void *publish_ctx);
 
 /* stopping = true: colbuf_take_ready returns RC_SHUTDOWN from now on (and
  * wakes every waiting worker), flush waiters give up with RC_SHUTDOWN.
@@ -181,8 +181,8 @@ struct colbuf_stats {
     uint64_t total_rejections;       /* admissions refused with RC_BUSY */
     size_t held_rows;                /* all keys, all states */
     size_t held_bytes;
-    size_t nkeys;                    /* keys currently holding rows */
-    size_t hard_limit_rows;          /* L */
+    size_t nkeys;                     /* keys currently holding rows */
+    size_t hard_limit_rows;           /* L */
     double oldest_buffer_age_seconds; /* oldest held row, 0 if none */
 };
 
@@ -191,7 +191,7 @@ void colbuf_get_stats(struct colbuf *cb, struct colbuf_stats *out);
 struct colbuf_key_size {
     char db[DB_NAME_MAX + 1];
     char measurement[MEASUREMENT_NAME_MAX + 1];
-    size_t held_rows;                /* buffered + in flight + retry */
+    size_t held_rows; /* buffered + in flight + retry */
 };
 
 /* current_buffer_sizes: one entry per key holding rows, in no particular
@@ -203,9 +203,9 @@ struct colbuf_key_info {
     size_t buffered_rows, in_flight_rows, retry_rows;
     size_t held_bytes;
     size_t nbatches;
-    uint32_t consecutive_failures;   /* failed flushes since the last success */
-    int64_t retry_in_ms;             /* time until the retry back-off ends, 0 if none */
-    uint32_t max_attempts;           /* highest failed-attempt count among held batches */
+    uint32_t consecutive_failures; /* failed flushes since the last success */
+    int64_t retry_in_ms;           /* time until the retry back-off ends, 0 if none */
+    uint32_t max_attempts;         /* highest failed-attempt count among held batches */
 };
 
 /* Returns false (and zeroes *out) if the key holds nothing. */

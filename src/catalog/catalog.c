@@ -692,6 +692,51 @@ int catalog_files_remove(struct catalog *cat, const uint64_t *ids, size_t n, str
     return rc;
 }
 
+struct swap_args {
+    const uint64_t *add, *remove;
+    size_t n_add, n_remove;
+};
+
+static int swap_body(struct catalog *cat, void *arg, struct errbuf *eb)
+{
+    struct swap_args *a = arg;
+    for (size_t i = 0; i < a->n_add; i++) {
+        sqlite3_bind_int64(cat->st_publish, 1, (sqlite3_int64)a->add[i]);
+        int rc = step_done(cat, cat->st_publish, eb, "publish file");
+        if (rc != RC_OK)
+            return rc;
+    }
+    struct remove_args r = {a->remove, a->n_remove};
+    return remove_body(cat, &r, eb);
+}
+
+int catalog_files_swap(struct catalog *cat, const uint64_t *add_ids, size_t n_add,
+                       const uint64_t *remove_ids, size_t n_remove, struct errbuf *eb)
+{
+    if (n_add == 0 && n_remove == 0)
+        return RC_OK;
+    struct swap_args a = {add_ids, remove_ids, n_add, n_remove};
+    pthread_mutex_lock(&cat->db_lock);
+    int rc = in_txn(cat, swap_body, &a, eb);
+    if (rc == RC_OK) {
+        /* One critical section: listings see the old set or the new one. */
+        pthread_mutex_lock(&cat->files_lock);
+        for (size_t i = 0; i < n_add; i++) {
+            struct cat_file *f = id_find(cat, add_ids[i]);
+            if (f)
+                f->visible = true; /* persisted above, so not put on pub_pending */
+        }
+        for (size_t i = 0; i < n_remove; i++) {
+            struct cat_file *f = id_find(cat, remove_ids[i]);
+            if (f)
+                file_erase(cat, f);
+        }
+        pthread_mutex_unlock(&cat->files_lock);
+    }
+    pthread_mutex_unlock(&cat->db_lock);
+    return rc;
+}
+
 /* ---- listings -------------------------------------------------------------- */
 
 static bool overlaps(const struct cat_file *f, int64_t from_us, int64_t to_us)

@@ -138,6 +138,16 @@ void catalog_files_publish(struct catalog *cat, const uint64_t *ids, size_t n);
 int catalog_files_remove(struct catalog *cat, const uint64_t *ids, size_t n,
                          struct errbuf *eb) MUST_CHECK;
 
+/* Replaces files in one step (compaction's swap, SPEC §7.2): makes
+ * add_ids[0..n_add) visible and forgets remove_ids[0..n_remove). Both are
+ * persisted in one SQLite transaction and then applied in memory under one
+ * hold of the manifest lock, so a concurrent catalog_files_list sees either
+ * the old files or the new ones, never both and never neither. add_ids
+ * come from catalog_files_add; unknown ids are ignored. RC_DB on error
+ * (then nothing changed). Does not touch storage. */
+int catalog_files_swap(struct catalog *cat, const uint64_t *add_ids, size_t n_add,
+                       const uint64_t *remove_ids, size_t n_remove, struct errbuf *eb) MUST_CHECK;
+
 /* One file of a listing. */
 struct catalog_file {
     uint64_t id;

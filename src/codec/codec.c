@@ -169,14 +169,10 @@ int codec_encoding_from_header(const char *value, enum codec_encoding *out)
 const char *codec_encoding_name(enum codec_encoding enc)
 {
     switch (enc) {
-    case CODEC_AUTO:
-        return "auto";
-    case CODEC_IDENTITY:
-        return "identity";
-    case CODEC_GZIP:
-        return "gzip";
-    case CODEC_ZSTD:
-        return "zstd";
+    case CODEC_AUTO: return "auto";
+    case CODEC_IDENTITY: return "identity";
+    case CODEC_GZIP: return "gzip";
+    case CODEC_ZSTD: return "zstd";
     }
     return "unknown";
 }
@@ -190,29 +186,29 @@ struct body_decoder {
     enum codec_encoding header_enc; /* what Content-Encoding said */
     size_t max_out_bytes;           /* decoded-size cap */
 
-    enum codec_encoding enc;  /* detected; CODEC_AUTO until decided */
-    unsigned char magic[4];   /* first wire bytes, kept until decided */
+    enum codec_encoding enc; /* detected; CODEC_AUTO until decided */
+    unsigned char magic[4];  /* first wire bytes, kept until decided */
     size_t magic_len;
 
-    int err;                  /* sticky error code, RC_OK if none */
+    int err; /* sticky error code, RC_OK if none */
     char err_msg[ERRBUF_SIZE];
-    bool finished;            /* finish succeeded */
+    bool finished; /* finish succeeded */
 
-    char *out;                /* xmalloc'ed out_cap + 1 bytes (NUL), or NULL */
-    size_t out_len;           /* decoded bytes in out */
-    size_t out_cap;           /* usable bytes in out, <= max_out_bytes */
-    unsigned char probe[8];   /* overflow probe once out holds the cap */
+    char *out;              /* xmalloc'ed out_cap + 1 bytes (NUL), or NULL */
+    size_t out_len;         /* decoded bytes in out */
+    size_t out_cap;         /* usable bytes in out, <= max_out_bytes */
+    unsigned char probe[8]; /* overflow probe once out holds the cap */
 
-    size_t state_bytes;       /* zlib/zstd allocations (reserved), incl. headers */
-    bool alloc_refused;       /* a state allocation failed its reservation */
-    size_t peak_bytes;        /* max of out allocation + state_bytes */
-    size_t wire_bytes;        /* bytes fed */
+    size_t state_bytes; /* zlib/zstd allocations (reserved), incl. headers */
+    bool alloc_refused; /* a state allocation failed its reservation */
+    size_t peak_bytes;  /* max of out allocation + state_bytes */
+    size_t wire_bytes;  /* bytes fed */
 
-    z_stream zs;              /* gzip: valid when zs_ready */
+    z_stream zs; /* gzip: valid when zs_ready */
     bool zs_ready;
     enum gz_state gz;
-    ZSTD_DStream *zds;        /* zstd: or NULL */
-    size_t zstd_hint;         /* last ZSTD_decompressStream result; 0 = frame boundary */
+    ZSTD_DStream *zds; /* zstd: or NULL */
+    size_t zstd_hint;  /* last ZSTD_decompressStream result; 0 = frame boundary */
 };
 
 static void note_peak(struct body_decoder *d)
@@ -334,8 +330,9 @@ static int fail(struct body_decoder *d, struct errbuf *eb, int rc, const char *f
     switch (rc) {
     case RC_LIMIT:
         atomic_fetch_add(&n_too_large, 1);
-        log_info("codec", "body rejected reason=decompressed_too_large encoding=%s wire_bytes=%zu "
-                          "decoded_bytes=%zu max_bytes=%zu",
+        log_info("codec",
+                 "body rejected reason=decompressed_too_large encoding=%s wire_bytes=%zu "
+                 "decoded_bytes=%zu max_bytes=%zu",
                  codec_encoding_name(d->enc), d->wire_bytes, decoded, d->max_out_bytes);
         break;
     case RC_BUSY:
@@ -348,8 +345,7 @@ static int fail(struct body_decoder *d, struct errbuf *eb, int rc, const char *f
         log_debug("codec", "body rejected reason=bad_encoding encoding=%s wire_bytes=%zu msg=%s",
                   codec_encoding_name(d->enc), d->wire_bytes, d->err_msg);
         break;
-    default:
-        break;
+    default: break;
     }
     return errbuf_set(eb, rc, "%s", d->err_msg);
 }
@@ -529,11 +525,8 @@ static int gzip_feed(struct body_decoder *d, const unsigned char *in, size_t n, 
         in += used;
         n -= used;
         switch (zr) {
-        case Z_OK:
-            break;
-        case Z_STREAM_END:
-            d->gz = GZ_BETWEEN;
-            break;
+        case Z_OK: break;
+        case Z_STREAM_END: d->gz = GZ_BETWEEN; break;
         case Z_BUF_ERROR:
             /* No progress possible: everything pending was flushed and the
              * input is used up. With input left it cannot happen (the window
@@ -541,14 +534,12 @@ static int gzip_feed(struct body_decoder *d, const unsigned char *in, size_t n, 
             if (n > 0)
                 return fail(d, eb, RC_PARSE, "corrupt gzip data: decoder made no progress");
             break;
-        case Z_MEM_ERROR:
-            return fail_alloc(d, eb, "gzip");
+        case Z_MEM_ERROR: return fail_alloc(d, eb, "gzip");
         case Z_NEED_DICT:
         case Z_DATA_ERROR:
             return fail(d, eb, RC_PARSE, "corrupt gzip data: %s",
                         d->zs.msg ? d->zs.msg : "invalid data");
-        default:
-            return fail(d, eb, RC_INTERNAL, "gzip decoder error %d", zr);
+        default: return fail(d, eb, RC_INTERNAL, "gzip decoder error %d", zr);
         }
         rc = out_commit(d, produced, is_probe, eb);
         if (rc != RC_OK)
@@ -560,13 +551,11 @@ static int gzip_feed(struct body_decoder *d, const unsigned char *in, size_t n, 
 static int zstd_fail(struct body_decoder *d, struct errbuf *eb, size_t r)
 {
     switch (ZSTD_getErrorCode(r)) {
-    case ZSTD_error_memory_allocation:
-        return fail_alloc(d, eb, "zstd");
+    case ZSTD_error_memory_allocation: return fail_alloc(d, eb, "zstd");
     case ZSTD_error_frameParameter_windowTooLarge:
         return fail(d, eb, RC_PARSE, "zstd frame needs a window larger than %u MiB",
                     (1u << CODEC_ZSTD_WINDOW_LOG_MAX) >> 20);
-    default:
-        return fail(d, eb, RC_PARSE, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+    default: return fail(d, eb, RC_PARSE, "corrupt zstd data: %s", ZSTD_getErrorName(r));
     }
 }
 
@@ -607,14 +596,10 @@ static int zstd_feed(struct body_decoder *d, const unsigned char *in, size_t n, 
 static int decode(struct body_decoder *d, const unsigned char *in, size_t n, struct errbuf *eb)
 {
     switch (d->enc) {
-    case CODEC_GZIP:
-        return gzip_feed(d, in, n, eb);
-    case CODEC_ZSTD:
-        return zstd_feed(d, in, n, eb);
-    case CODEC_IDENTITY:
-        return identity_feed(d, in, n, eb);
-    case CODEC_AUTO:
-        break;
+    case CODEC_GZIP: return gzip_feed(d, in, n, eb);
+    case CODEC_ZSTD: return zstd_feed(d, in, n, eb);
+    case CODEC_IDENTITY: return identity_feed(d, in, n, eb);
+    case CODEC_AUTO: break;
     }
     return fail(d, eb, RC_INTERNAL, "body decoder used before detection");
 }

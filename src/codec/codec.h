@@ -39,8 +39,8 @@
 /* --- Encodings ------------------------------------------------------------ */
 
 enum codec_encoding {
-    CODEC_AUTO = 0,  /* decide by magic bytes: gzip, zstd, else identity */
-    CODEC_IDENTITY,  /* not compressed */
+    CODEC_AUTO = 0, /* decide by magic bytes: gzip, zstd, else identity */
+    CODEC_IDENTITY, /* not compressed */
     CODEC_GZIP,
     CODEC_ZSTD,
 };
@@ -89,8 +89,8 @@ void body_decoder_free(struct body_decoder **d);
  * On RC_LIMIT / RC_PARSE / RC_BUSY the output buffer and decoder state are
  * released at once, and every further feed/finish returns the same code and
  * message. eb may be NULL. */
-int body_decoder_feed(struct body_decoder *d, const void *in, size_t n, struct errbuf *eb)
-    MUST_CHECK;
+int body_decoder_feed(struct body_decoder *d, const void *in, size_t n,
+                      struct errbuf *eb) MUST_CHECK;
 
 /* End of body. RC_PARSE if a compressed stream is truncated (incomplete gzip
  * member or zstd frame); a sticky earlier error is returned again. Releases

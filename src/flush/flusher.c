@@ -83,8 +83,7 @@ static void flush_one(struct flusher *f, struct colbuf_take *take)
         log_debug("flush", "flushed db=%s measurement=%s rows=%zu took_ms=%lld", take->db,
                   take->measurement, take->rows, (long long)took_ms);
         if (f->opts.on_flushed)
-            f->opts.on_flushed(f->opts.on_flushed_ctx, take->db, take->measurement,
-                               take->max_seq);
+            f->opts.on_flushed(f->opts.on_flushed_ctx, take->db, take->measurement, take->max_seq);
         if (nflushed) {
             f->opts.on_batches_flushed(f->opts.on_batches_flushed_ctx, flushed, nflushed);
             for (size_t i = 0; i < nflushed; i++)
@@ -131,8 +130,9 @@ int flusher_start(struct colbuf *cb, struct flush_sink sink, const struct flushe
                   struct flusher **out, struct errbuf *eb)
 {
     if (!cb || !sink.write || !sink.publish)
-        return errbuf_set(eb, RC_INVALID, "flusher: buffer, sink.write and sink.publish are "
-                                          "required");
+        return errbuf_set(eb, RC_INVALID,
+                          "flusher: buffer, sink.write and sink.publish are "
+                          "required");
     struct flusher *f = xcalloc(1, sizeof(*f));
     f->cb = cb;
     f->sink = sink;

@@ -67,20 +67,20 @@ struct http_request {
     struct http_server *srv;
     struct MHD_Connection *conn;
     char method[16];
-    char *path;                 /* normalised copy, owned */
-    char *path_params_buf;      /* copy matched against the route, owned */
-    int route_idx;              /* -1 none */
+    char *path;            /* normalised copy, owned */
+    char *path_params_buf; /* copy matched against the route, owned */
+    int route_idx;         /* -1 none */
     const char *param_names[MAX_PARAMS];
     const char *param_values[MAX_PARAMS];
     size_t nparams;
     int64_t content_length;
-    size_t body_bytes;          /* wire bytes seen so far */
-    struct strbuf body;         /* HTTP_BODY_BUFFER */
-    bool counted;               /* counted in srv->inflight */
-    bool stop_body;             /* discard the rest of the body */
-    bool handled;               /* handle() was called */
-    bool queued;                /* response handed to MHD */
-    struct MHD_Response *resp;  /* built by http_respond_*, queued later */
+    size_t body_bytes;         /* wire bytes seen so far */
+    struct strbuf body;        /* HTTP_BODY_BUFFER */
+    bool counted;              /* counted in srv->inflight */
+    bool stop_body;            /* discard the rest of the body */
+    bool handled;              /* handle() was called */
+    bool queued;               /* response handed to MHD */
+    struct MHD_Response *resp; /* built by http_respond_*, queued later */
     int status;
     struct resp_header headers[MAX_RESP_HEADERS];
     size_t nheaders;
@@ -168,8 +168,8 @@ size_t http_path_normalize(char *path)
 }
 
 /* Matches one pattern against a path; fills params on success. */
-static bool match_pattern(const char *pattern, char *path, const char **names,
-                          const char **values, size_t max, size_t *nparams)
+static bool match_pattern(const char *pattern, char *path, const char **names, const char **values,
+                          size_t max, size_t *nparams)
 {
     size_t np = 0;
     const char *p = pattern;
@@ -204,9 +204,9 @@ static bool match_pattern(const char *pattern, char *path, const char **names,
     return true;
 }
 
-int http_route_match(const struct http_route *routes, size_t n, const char *method,
-                     char *path_buf, const char **names, const char **values, size_t max,
-                     size_t *nparams, char *allow, size_t allow_cap)
+int http_route_match(const struct http_route *routes, size_t n, const char *method, char *path_buf,
+                     const char **names, const char **values, size_t max, size_t *nparams,
+                     char *allow, size_t allow_cap)
 {
     bool path_found = false;
     if (allow_cap)
@@ -245,14 +245,38 @@ int http_route_match(const struct http_route *routes, size_t n, const char *meth
 /* ---------------------------------------------------------------------- */
 /* request accessors                                                       */
 
-const char *http_req_method(const struct http_request *req) { return req->method; }
-const char *http_req_path(const struct http_request *req) { return req->path; }
-const char *http_req_id(const struct http_request *req) { return req->request_id; }
-void *http_req_app(const struct http_request *req) { return req->srv->app; }
-void *http_req_user(const struct http_request *req) { return req->user; }
-int64_t http_req_start_ns(const struct http_request *req) { return req->start_ns; }
-const char *http_req_principal(const struct http_request *req) { return req->principal; }
-bool http_req_responded(const struct http_request *req) { return req->resp != NULL || req->queued; }
+const char *http_req_method(const struct http_request *req)
+{
+    return req->method;
+}
+const char *http_req_path(const struct http_request *req)
+{
+    return req->path;
+}
+const char *http_req_id(const struct http_request *req)
+{
+    return req->request_id;
+}
+void *http_req_app(const struct http_request *req)
+{
+    return req->srv->app;
+}
+void *http_req_user(const struct http_request *req)
+{
+    return req->user;
+}
+int64_t http_req_start_ns(const struct http_request *req)
+{
+    return req->start_ns;
+}
+const char *http_req_principal(const struct http_request *req)
+{
+    return req->principal;
+}
+bool http_req_responded(const struct http_request *req)
+{
+    return req->resp != NULL || req->queued;
+}
 
 const struct http_route *http_req_route(const struct http_request *req)
 {
@@ -371,8 +395,8 @@ static void set_response(struct http_request *req, int status, struct MHD_Respon
     req->status = status;
 }
 
-void http_respond(struct http_request *req, int status, const char *content_type,
-                  const char *body, size_t len)
+void http_respond(struct http_request *req, int status, const char *content_type, const char *body,
+                  size_t len)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
@@ -460,8 +484,8 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
     s->reader = reader;
     s->ctx = ctx;
     s->free_fn = free_fn;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s, stream_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                                               stream_reader, s, stream_free);
     set_response(req, status, r, content_type);
 }
 
@@ -566,7 +590,8 @@ static void first_call(struct http_server *srv, struct http_request *req, const 
 
     /* CORS preflight. */
     if (strcmp(req->method, "OPTIONS") == 0 && srv->cors_origins && *srv->cors_origins) {
-        http_add_header(req, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        http_add_header(req, "Access-Control-Allow-Methods",
+                        "GET, POST, PUT, PATCH, DELETE, OPTIONS");
         http_add_header(req, "Access-Control-Allow-Headers",
                         "Authorization, Content-Type, Content-Encoding, x-api-key, x-arc-database");
         http_add_header(req, "Access-Control-Max-Age", "600");
@@ -763,15 +788,15 @@ static void init_metrics(struct http_server *srv)
     srv->m_error = metrics_counter("arc_http_requests_error_total",
                                    "HTTP requests answered with status >= 400", NULL);
     srv->m_latency = metrics_histogram("arc_http_latency_seconds", "HTTP request latency", NULL);
-    srv->m_rejected_too_large = metrics_counter(
-        "arc_request_body_rejected_total", "Request bodies rejected", "reason=\"too_large\"");
+    srv->m_rejected_too_large = metrics_counter("arc_request_body_rejected_total",
+                                                "Request bodies rejected", "reason=\"too_large\"");
     srv->m_busy = metrics_counter("arc_http_busy_rejections_total",
                                   "Requests refused: max_concurrent_requests reached", NULL);
     srv->route_metrics = xcalloc(srv->nroutes + 1, sizeof(*srv->route_metrics));
     for (size_t i = 0; i <= srv->nroutes; i++) {
-        const char *name = i < srv->nroutes ? (srv->routes[i].name ? srv->routes[i].name
-                                                                   : srv->routes[i].pattern)
-                                            : "unmatched";
+        const char *name =
+            i < srv->nroutes ? (srv->routes[i].name ? srv->routes[i].name : srv->routes[i].pattern)
+                             : "unmatched";
         const char *method = i < srv->nroutes ? srv->routes[i].method : "ANY";
         for (int c = 1; c < NSTATUS_CLASSES; c++) {
             char labels[300];
@@ -804,8 +829,8 @@ int http_server_start(const struct http_options *opts, const struct http_route *
     memset(&a4, 0, sizeof(a4));
     memset(&a6, 0, sizeof(a6));
     const char *host = opts->host && *opts->host ? opts->host : "0.0.0.0";
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
         a4.sin_family = AF_INET;
         a4.sin_port = htons((uint16_t)opts->port);
@@ -823,15 +848,13 @@ int http_server_start(const struct http_options *opts, const struct http_route *
         return rc;
     }
 
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opts->port, NULL, NULL, access_handler, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
-        MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, access_handler, srv,
+                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
+                                   MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+                                   (unsigned)(opts->max_connections ? opts->max_connections : 1024),
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->idle_timeout_s,
+                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                                   MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         int rc = errbuf_set(eb, RC_IO, "cannot listen on %s:%d (address in use or not permitted)",
                             host, opts->port);

@@ -33,9 +33,9 @@ struct http_request;
 
 /* Body handling of a route. */
 enum http_body_mode {
-    HTTP_BODY_NONE = 0,   /* body ignored (GET etc.) */
-    HTTP_BODY_BUFFER,     /* raw body buffered up to max_body_bytes; http_req_body() */
-    HTTP_BODY_STREAM,     /* each chunk passed to route->body as it arrives */
+    HTTP_BODY_NONE = 0, /* body ignored (GET etc.) */
+    HTTP_BODY_BUFFER,   /* raw body buffered up to max_body_bytes; http_req_body() */
+    HTTP_BODY_STREAM,   /* each chunk passed to route->body as it arrives */
 };
 
 /* Permission a route needs (checked by http_hooks.authorize). */
@@ -56,14 +56,14 @@ typedef int (*http_begin_fn)(struct http_request *req);
 typedef int (*http_body_fn)(struct http_request *req, const char *data, size_t len);
 
 struct http_route {
-    const char *method;     /* "GET", "POST", ... ; "GET" also answers HEAD */
-    const char *pattern;    /* "/api/v1/query/{measurement}/csv"; {x} = one segment */
+    const char *method;  /* "GET", "POST", ... ; "GET" also answers HEAD */
+    const char *pattern; /* "/api/v1/query/{measurement}/csv"; {x} = one segment */
     http_handler_fn handle;
     enum http_perm perm;
     enum http_body_mode body_mode;
-    http_begin_fn begin;    /* optional */
-    http_body_fn body;      /* required for HTTP_BODY_STREAM */
-    const char *name;       /* metrics label; defaults to pattern */
+    http_begin_fn begin; /* optional */
+    http_body_fn body;   /* required for HTTP_BODY_STREAM */
+    const char *name;    /* metrics label; defaults to pattern */
 };
 
 /* Hooks the application provides (all optional). */
@@ -76,13 +76,13 @@ struct http_hooks {
 };
 
 struct http_options {
-    const char *host;            /* bind address, "0.0.0.0" */
-    int port;                    /* 0 = pick a free port (tests) */
-    size_t max_body_bytes;       /* server.max_request_size_mb */
-    unsigned max_connections;    /* cap on concurrent connections (threads) */
-    unsigned idle_timeout_s;     /* per-connection idle timeout */
+    const char *host;                 /* bind address, "0.0.0.0" */
+    int port;                         /* 0 = pick a free port (tests) */
+    size_t max_body_bytes;            /* server.max_request_size_mb */
+    unsigned max_connections;         /* cap on concurrent connections (threads) */
+    unsigned idle_timeout_s;          /* per-connection idle timeout */
     unsigned max_concurrent_requests; /* requests being handled at once; 503 beyond */
-    const char *cors_origins;    /* "" = no CORS headers; "*" or comma list */
+    const char *cors_origins;         /* "" = no CORS headers; "*" or comma list */
 };
 
 /* Starts listening. routes must stay valid until http_server_stop. */
@@ -103,7 +103,7 @@ void http_server_stop(struct http_server **s);
 
 /* --- request accessors (valid until the response is sent) ------------- */
 const char *http_req_method(const struct http_request *req);
-const char *http_req_path(const struct http_request *req);  /* normalised */
+const char *http_req_path(const struct http_request *req); /* normalised */
 /* Header value (case-insensitive name) or NULL. */
 const char *http_req_header(struct http_request *req, const char *name);
 /* Query parameter (URL-decoded) or NULL. */
@@ -134,8 +134,8 @@ const char *http_req_principal(const struct http_request *req);
 /* Adds a response header (copied). Call before http_respond_*. */
 void http_add_header(struct http_request *req, const char *name, const char *value);
 /* Sends body (copied). content_type may be NULL for no body (204). */
-void http_respond(struct http_request *req, int status, const char *content_type,
-                  const char *body, size_t len);
+void http_respond(struct http_request *req, int status, const char *content_type, const char *body,
+                  size_t len);
 /* Sends the content of sb as JSON, taking ownership of its buffer. */
 void http_respond_json(struct http_request *req, int status, struct strbuf *sb);
 /* Sends the standard error envelope {"success":false,"error":msg,"detail":msg}
@@ -164,8 +164,8 @@ size_t http_path_normalize(char *path);
  * path, -1 if no route has that path (404), -2 if the path exists with other
  * methods (405; *allow gets "GET, POST"). Path params are written to
  * params/values (up to max, pointers into path_buf, which is modified). */
-int http_route_match(const struct http_route *routes, size_t n, const char *method,
-                     char *path_buf, const char **names, const char **values, size_t max,
-                     size_t *nparams, char *allow, size_t allow_cap);
+int http_route_match(const struct http_route *routes, size_t n, const char *method, char *path_buf,
+                     const char **names, const char **values, size_t max, size_t *nparams,
+                     char *allow, size_t allow_cap);
 
 #endif

@@ -63,17 +63,17 @@ struct bstr {
 };
 
 struct batch_col {
-    char *name;            /* owned, NUL-terminated */
+    char *name; /* owned, NUL-terminated */
     uint32_t name_len;
     enum col_type type;
-    bool is_tag;           /* tag column (line-protocol tags, declared msgpack tags) */
-    uint8_t *valid;        /* bitmap, bit r set = row r has a value */
+    bool is_tag;    /* tag column (line-protocol tags, declared msgpack tags) */
+    uint8_t *valid; /* bitmap, bit r set = row r has a value */
     union {
-        double *f64;       /* COL_DOUBLE */
-        int64_t *i64;      /* COL_INT64 */
-        uint64_t *u64;     /* COL_UINT64 */
-        uint8_t *b;        /* COL_BOOL, 0/1 per row */
-        struct bstr *s;    /* COL_STRING */
+        double *f64;    /* COL_DOUBLE */
+        int64_t *i64;   /* COL_INT64 */
+        uint64_t *u64;  /* COL_UINT64 */
+        uint8_t *b;     /* COL_BOOL, 0/1 per row */
+        struct bstr *s; /* COL_STRING */
         void *any;
     } v;
 };
@@ -84,15 +84,15 @@ struct batch {
 
     size_t nrows;
     size_t rows_cap;
-    int64_t *time_us;      /* nrows entries */
-    int64_t min_time_us;   /* valid when nrows > 0 */
+    int64_t *time_us;    /* nrows entries */
+    int64_t min_time_us; /* valid when nrows > 0 */
     int64_t max_time_us;
 
     size_t ncols;
     size_t cols_cap;
     struct batch_col *cols;
 
-    char *heap;            /* string bytes of every STRING column */
+    char *heap; /* string bytes of every STRING column */
     size_t heap_len;
     size_t heap_cap;
 
@@ -102,7 +102,7 @@ struct batch {
 
     bool sealed;
     _Atomic int refs;
-    uint64_t seq;          /* set by the buffer when admitted (ordering) */
+    uint64_t seq; /* set by the buffer when admitted (ordering) */
 };
 
 /* Creates an empty batch with one reference. db and measurement are copied

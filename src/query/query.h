@@ -38,34 +38,33 @@ struct query_engine;
 struct query_cursor;
 
 struct query_engine_options {
-    const char *data_root;          /* storage root DuckDB may read (allowed_directories) */
-    const char *cache_dir;          /* local read cache for remote storage (may be NULL) */
-    const char *default_db;         /* storage.database */
-    unsigned pool_size;             /* duckdb.pool_size */
-    unsigned max_queue_size;        /* duckdb.max_queue_size */
-    int64_t acquire_timeout_ms;     /* duckdb.acquire_timeout_seconds */
-    int64_t query_timeout_ms;       /* query.timeout_seconds; 0 = none */
-    size_t max_sql_length;          /* query.max_sql_length */
-    const char *memory_limit;       /* duckdb.memory_limit; "" = DuckDB default */
-    unsigned threads;               /* duckdb.threads */
-    const char *temp_directory;     /* duckdb.temp_directory */
-    bool enable_object_cache;       /* duckdb.enable_object_cache */
-    int64_t slow_query_threshold_ms;/* query.slow_query_threshold_ms; 0 = off */
-    bool disable_time_pruning;      /* list every file (tests, benchmarks); default false */
-    struct readcache *readcache;    /* remote storage: data files are read through this cache
-                                       (storage/readcache.h; its dir must be cache_dir);
-                                       NULL or pass-through = files under data_root */
+    const char *data_root;           /* storage root DuckDB may read (allowed_directories) */
+    const char *cache_dir;           /* local read cache for remote storage (may be NULL) */
+    const char *default_db;          /* storage.database */
+    unsigned pool_size;              /* duckdb.pool_size */
+    unsigned max_queue_size;         /* duckdb.max_queue_size */
+    int64_t acquire_timeout_ms;      /* duckdb.acquire_timeout_seconds */
+    int64_t query_timeout_ms;        /* query.timeout_seconds; 0 = none */
+    size_t max_sql_length;           /* query.max_sql_length */
+    const char *memory_limit;        /* duckdb.memory_limit; "" = DuckDB default */
+    unsigned threads;                /* duckdb.threads */
+    const char *temp_directory;      /* duckdb.temp_directory */
+    bool enable_object_cache;        /* duckdb.enable_object_cache */
+    int64_t slow_query_threshold_ms; /* query.slow_query_threshold_ms; 0 = off */
+    bool disable_time_pruning;       /* list every file (tests, benchmarks); default false */
+    struct readcache *readcache;     /* remote storage: data files are read through this cache
+                                        (storage/readcache.h; its dir must be cache_dir);
+                                        NULL or pass-through = files under data_root */
 };
 
 /* Opens the query DuckDB database and fills the pool. The catalog and the
  * buffer must outlive the engine; storage may be NULL (local data only). */
-int query_engine_new(const struct query_engine_options *o, struct catalog *cat,
-                     struct colbuf *cb, struct storage *st, struct query_engine **out,
-                     struct errbuf *eb) MUST_CHECK;
+int query_engine_new(const struct query_engine_options *o, struct catalog *cat, struct colbuf *cb,
+                     struct storage *st, struct query_engine **out, struct errbuf *eb) MUST_CHECK;
 void query_engine_free(struct query_engine **qe);
 
 enum query_kind {
-    QUERY_SELECT = 0,       /* normal statement */
+    QUERY_SELECT = 0, /* normal statement */
     QUERY_SHOW_DATABASES,
     QUERY_SHOW_TABLES,
     QUERY_DESCRIBE,
@@ -73,9 +72,9 @@ enum query_kind {
 
 struct query_request {
     const char *sql;
-    const char *default_db;  /* x-arc-database header or NULL (= engine default) */
-    int64_t timeout_ms;      /* 0 = engine default */
-    bool allow_special;      /* SHOW/DESCRIBE allowed (false on /estimate) */
+    const char *default_db; /* x-arc-database header or NULL (= engine default) */
+    int64_t timeout_ms;     /* 0 = engine default */
+    bool allow_special;     /* SHOW/DESCRIBE allowed (false on /estimate) */
 };
 
 /* Checks, rewrites and starts the query; on success *out holds a pooled

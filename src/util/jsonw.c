@@ -61,10 +61,22 @@ static void close_scope(struct jsonw *w, char c)
     put(w, &c, 1);
 }
 
-void jsonw_obj_begin(struct jsonw *w) { open_scope(w, '{'); }
-void jsonw_obj_end(struct jsonw *w) { close_scope(w, '}'); }
-void jsonw_arr_begin(struct jsonw *w) { open_scope(w, '['); }
-void jsonw_arr_end(struct jsonw *w) { close_scope(w, ']'); }
+void jsonw_obj_begin(struct jsonw *w)
+{
+    open_scope(w, '{');
+}
+void jsonw_obj_end(struct jsonw *w)
+{
+    close_scope(w, '}');
+}
+void jsonw_arr_begin(struct jsonw *w)
+{
+    open_scope(w, '[');
+}
+void jsonw_arr_end(struct jsonw *w)
+{
+    close_scope(w, ']');
+}
 
 void jsonw_key(struct jsonw *w, const char *key)
 {
@@ -251,9 +263,33 @@ void jsonw_raw(struct jsonw *w, const char *json, size_t n)
     put(w, json, n);
 }
 
-void jsonw_kv_str(struct jsonw *w, const char *key, const char *s) { jsonw_key(w, key); jsonw_str(w, s); }
-void jsonw_kv_i64(struct jsonw *w, const char *key, int64_t v) { jsonw_key(w, key); jsonw_i64(w, v); }
-void jsonw_kv_u64(struct jsonw *w, const char *key, uint64_t v) { jsonw_key(w, key); jsonw_u64(w, v); }
-void jsonw_kv_f64(struct jsonw *w, const char *key, double v) { jsonw_key(w, key); jsonw_f64(w, v); }
-void jsonw_kv_bool(struct jsonw *w, const char *key, bool v) { jsonw_key(w, key); jsonw_bool(w, v); }
-void jsonw_kv_null(struct jsonw *w, const char *key) { jsonw_key(w, key); jsonw_null(w); }
+void jsonw_kv_str(struct jsonw *w, const char *key, const char *s)
+{
+    jsonw_key(w, key);
+    jsonw_str(w, s);
+}
+void jsonw_kv_i64(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_i64(w, v);
+}
+void jsonw_kv_u64(struct jsonw *w, const char *key, uint64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_u64(w, v);
+}
+void jsonw_kv_f64(struct jsonw *w, const char *key, double v)
+{
+    jsonw_key(w, key);
+    jsonw_f64(w, v);
+}
+void jsonw_kv_bool(struct jsonw *w, const char *key, bool v)
+{
+    jsonw_key(w, key);
+    jsonw_bool(w, v);
+}
+void jsonw_kv_null(struct jsonw *w, const char *key)
+{
+    jsonw_key(w, key);
+    jsonw_null(w);
+}

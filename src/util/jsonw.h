@@ -27,7 +27,7 @@
 
 struct jsonw {
     struct strbuf *sb;
-    int rc;                        /* first error, RC_OK if none */
+    int rc; /* first error, RC_OK if none */
     int depth;
     bool need_comma[JSONW_MAX_DEPTH];
     bool after_key;
@@ -43,15 +43,15 @@ void jsonw_arr_begin(struct jsonw *w);
 void jsonw_arr_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
 
-void jsonw_str(struct jsonw *w, const char *s);          /* NULL -> null */
+void jsonw_str(struct jsonw *w, const char *s); /* NULL -> null */
 void jsonw_strn(struct jsonw *w, const char *s, size_t n);
 void jsonw_i64(struct jsonw *w, int64_t v);
 void jsonw_u64(struct jsonw *w, uint64_t v);
-void jsonw_f64(struct jsonw *w, double v);                /* %.17g, trimmed */
+void jsonw_f64(struct jsonw *w, double v); /* %.17g, trimmed */
 void jsonw_f64_fixed(struct jsonw *w, double v, int decimals);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
-void jsonw_time_us(struct jsonw *w, int64_t ts_us);       /* RFC 3339 string */
+void jsonw_time_us(struct jsonw *w, int64_t ts_us); /* RFC 3339 string */
 /* Writes pre-rendered JSON (caller guarantees validity). */
 void jsonw_raw(struct jsonw *w, const char *json, size_t n);
 

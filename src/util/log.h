@@ -36,8 +36,7 @@ void log_shutdown(void);
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
 
-void log_write(enum log_level level, const char *component, const char *fmt, ...)
-    ARC_PRINTF(3, 4);
+void log_write(enum log_level level, const char *component, const char *fmt, ...) ARC_PRINTF(3, 4);
 
 #define log_at(lvl, comp, ...)                                                                     \
     do {                                                                                           \
@@ -51,10 +50,10 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 
 /* One entry of the ring, as returned by log_recent. */
 struct log_entry {
-    int64_t ts_us;        /* wall clock, microseconds since the epoch */
+    int64_t ts_us; /* wall clock, microseconds since the epoch */
     enum log_level level;
     char component[24];
-    char message[1024];   /* truncated if longer */
+    char message[1024]; /* truncated if longer */
 };
 
 /* Copies up to max entries, newest first, with level >= min_level and

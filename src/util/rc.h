@@ -42,7 +42,7 @@ const char *rc_name(int rc);
  * truncated (with "..."), never overflowed. */
 #define ERRBUF_SIZE 512
 struct errbuf {
-    int rc;              /* code that went with the message, RC_OK if empty */
+    int rc; /* code that went with the message, RC_OK if empty */
     char msg[ERRBUF_SIZE];
 };
 

@@ -15,10 +15,10 @@
 #include "util/rc.h"
 
 struct strbuf {
-    char *data;        /* owned; NUL-terminated; NULL until first append */
-    size_t len;        /* content length in bytes */
-    size_t cap;        /* allocated bytes */
-    size_t max_bytes;  /* 0 = unlimited */
+    char *data;       /* owned; NUL-terminated; NULL until first append */
+    size_t len;       /* content length in bytes */
+    size_t cap;       /* allocated bytes */
+    size_t max_bytes; /* 0 = unlimited */
 };
 
 /* Initialises an empty buffer (no allocation). max_bytes 0 = no cap. */

@@ -85,8 +85,8 @@ size_t time_format_rfc3339_us(int64_t ts_us, char *out, size_t cap)
     time_to_civil(ts_us, &ct);
     int n;
     if (ct.usec == 0) {
-        n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", ct.year, ct.month, ct.day,
-                     ct.hour, ct.minute, ct.second);
+        n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", ct.year, ct.month, ct.day, ct.hour,
+                     ct.minute, ct.second);
     } else {
         char frac[8];
         snprintf(frac, sizeof(frac), "%06d", ct.usec);

@@ -21,14 +21,14 @@
 #define TIME_MIN_US INT64_C(-62135596800000000)
 #define TIME_MAX_US INT64_C(253402300799999999)
 
-int64_t time_now_us(void);   /* CLOCK_REALTIME */
-int64_t time_mono_ns(void);  /* CLOCK_MONOTONIC */
+int64_t time_now_us(void);  /* CLOCK_REALTIME */
+int64_t time_mono_ns(void); /* CLOCK_MONOTONIC */
 int64_t time_mono_ms(void);
 
 struct civil_time {
-    int year, month, day;      /* 1-based month and day */
+    int year, month, day; /* 1-based month and day */
     int hour, minute, second;
-    int usec;                  /* 0..999999 */
+    int usec; /* 0..999999 */
 };
 
 /* Splits a microsecond timestamp into UTC calendar fields. */

@@ -27,7 +27,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_codec: check failed: %s (line %d)\n", #cond, __LINE__);         \
+            fprintf(stderr, "fuzz_codec: check failed: %s (line %d)\n", #cond, __LINE__);          \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -51,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *body = data + 3;
     size_t len = size - 3;
 
-    static const enum codec_encoding hdrs[4] = {CODEC_AUTO, CODEC_IDENTITY, CODEC_GZIP,
-                                                CODEC_ZSTD};
+    static const enum codec_encoding hdrs[4] = {CODEC_AUTO, CODEC_IDENTITY, CODEC_GZIP, CODEC_ZSTD};
     enum codec_encoding hdr = hdrs[opt & 3];
     /* A budget below zstd's context size makes every zstd body RC_BUSY;
      * 512 KiB lets small frames through and refuses big windows. */

@@ -23,17 +23,17 @@
 struct arc_proc {
     pid_t pid;
     int port;
-    char dir[256];        /* temporary working directory (data lives in dir/data) */
-    char base_url[64];    /* http://127.0.0.1:PORT */
-    char log_path[300];   /* server stderr */
+    char dir[256];      /* temporary working directory (data lives in dir/data) */
+    char base_url[64];  /* http://127.0.0.1:PORT */
+    char log_path[300]; /* server stderr */
 };
 
 struct http_resp {
     long status;
-    char *body;           /* NUL-terminated, owned (free with http_resp_free) */
+    char *body; /* NUL-terminated, owned (free with http_resp_free) */
     size_t len;
-    char *headers;        /* raw response headers, NUL-terminated */
-    double seconds;       /* total time */
+    char *headers;  /* raw response headers, NUL-terminated */
+    double seconds; /* total time */
 };
 
 /* Starts arc with env (NULL-terminated array of "KEY=VALUE"; may be NULL).
@@ -79,7 +79,7 @@ struct http_resp arc_query(const struct arc_proc *p, const char *sql);
 #define assert_body_contains(resp, needle)                                                         \
     do {                                                                                           \
         if (!(resp).body || !strstr((resp).body, (needle))) {                                      \
-            print_error("body does not contain \"%s\": %s\n", (needle),                           \
+            print_error("body does not contain \"%s\": %s\n", (needle),                            \
                         (resp).body ? (resp).body : "(null)");                                     \
             fail();                                                                                \
         }                                                                                          \
@@ -88,7 +88,7 @@ struct http_resp arc_query(const struct arc_proc *p, const char *sql);
 #define assert_status(resp, code)                                                                  \
     do {                                                                                           \
         if ((resp).status != (code)) {                                                             \
-            print_error("expected HTTP %d, got %ld: %s\n", (code), (resp).status,                 \
+            print_error("expected HTTP %d, got %ld: %s\n", (code), (resp).status,                  \
                         (resp).body ? (resp).body : "(null)");                                     \
             fail();                                                                                \
         }                                                                                          \

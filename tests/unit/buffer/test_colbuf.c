@@ -30,10 +30,12 @@ static struct batch *mk(const char *db, const char *meas, size_t rows)
 static struct colbuf *mkbuf(size_t flush_rows, int64_t max_age_ms, size_t L, size_t max_bytes,
                             uint32_t retry_limit, int64_t base_ms, int64_t max_ms)
 {
-    struct colbuf_limits lim = {.flush_rows = flush_rows, .max_age_ms = max_age_ms,
-                                .hard_limit_rows = L, .max_total_bytes = max_bytes};
-    struct colbuf_retry rt = {.retry_limit = retry_limit, .backoff_base_ms = base_ms,
-                              .backoff_max_ms = max_ms};
+    struct colbuf_limits lim = {.flush_rows = flush_rows,
+                                .max_age_ms = max_age_ms,
+                                .hard_limit_rows = L,
+                                .max_total_bytes = max_bytes};
+    struct colbuf_retry rt = {
+        .retry_limit = retry_limit, .backoff_base_ms = base_ms, .backoff_max_ms = max_ms};
     struct colbuf *cb = NULL;
     struct errbuf eb;
     errbuf_clear(&eb);
@@ -42,8 +44,7 @@ static struct colbuf *mkbuf(size_t flush_rows, int64_t max_age_ms, size_t L, siz
 }
 
 /* Admits one batch of `rows` rows and drops the caller's reference. */
-static int admit1(struct colbuf *cb, const char *db, const char *meas, size_t rows,
-                  uint64_t *seq)
+static int admit1(struct colbuf *cb, const char *db, const char *meas, size_t rows, uint64_t *seq)
 {
     struct batch *b = mk(db, meas, rows);
     struct errbuf eb;
@@ -450,8 +451,8 @@ static void test_retry_limit_drops_and_counts(void **state)
 static void test_requeue_fit_check(void **state)
 {
     (void)state;
-    struct colbuf_limits lim = {.flush_rows = 5, .max_age_ms = 60000, .hard_limit_rows = 20,
-                                .max_total_bytes = BIG};
+    struct colbuf_limits lim = {
+        .flush_rows = 5, .max_age_ms = 60000, .hard_limit_rows = 20, .max_total_bytes = BIG};
     struct colbuf *cb = mkbuf(5, 60000, 20, BIG, 0, 10, 10);
     uint64_t d0 = counter("arc_ingest_records_dropped_total", "reason=\"flush_failed\"");
     uint64_t sa1, sa2, sb;

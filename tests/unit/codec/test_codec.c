@@ -259,7 +259,7 @@ static struct buf zstd_rle_frame(size_t total, unsigned window_log)
     const unsigned char magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
     memcpy(b.p, magic, 4);
     b.len = 4;
-    b.p[b.len++] = 0x00;                             /* FHD: no FCS, no checksum, no dict */
+    b.p[b.len++] = 0x00;                                    /* FHD: no FCS, no checksum, no dict */
     b.p[b.len++] = (unsigned char)((window_log - 10) << 3); /* window descriptor */
     if (total == 0) {
         uint32_t h = 1; /* last, raw, size 0 */
@@ -305,9 +305,9 @@ static void test_header_mapping(void **state)
         const char *v;
         enum codec_encoding e;
     } ok[] = {
-        {NULL, CODEC_AUTO},       {"", CODEC_AUTO},         {"identity", CODEC_AUTO},
+        {NULL, CODEC_AUTO},           {"", CODEC_AUTO},     {"identity", CODEC_AUTO},
         {"  Identity\t", CODEC_AUTO}, {"gzip", CODEC_GZIP}, {"GZip", CODEC_GZIP},
-        {" x-gzip ", CODEC_GZIP}, {"zstd", CODEC_ZSTD},     {"ZSTD  ", CODEC_ZSTD},
+        {" x-gzip ", CODEC_GZIP},     {"zstd", CODEC_ZSTD}, {"ZSTD  ", CODEC_ZSTD},
         {"   ", CODEC_AUTO},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -317,8 +317,8 @@ static void test_header_mapping(void **state)
     }
     struct codec_stats before, after;
     codec_stats_get(&before);
-    const char *bad[] = {"br", "deflate", "gzip, br", "gzip,identity", "compress", "zst",
-                         "gzipx", "g zip"};
+    const char *bad[] = {"br",       "deflate", "gzip, br", "gzip,identity",
+                         "compress", "zst",     "gzipx",    "g zip"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         enum codec_encoding e = CODEC_ZSTD;
         assert_int_equal(codec_encoding_from_header(bad[i], &e), RC_UNSUPPORTED);
@@ -545,8 +545,10 @@ static void test_zstd_concatenated_frames(void **state)
     struct buf t[3] = {make_text(200000, 10), make_text(5, 11), make_text(300000, 12)};
     /* A skippable frame (magic 0x184D2A50, 4-byte size, payload) in the middle. */
     static const unsigned char skip[12] = {0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 1, 2, 3, 4};
-    struct buf z[4] = {zstd_of(t[0].p, t[0].len, 3, true), {(unsigned char *)skip, sizeof(skip)},
-                       zstd_stream_of(t[1].p, t[1].len), zstd_of(t[2].p, t[2].len, 19, false)};
+    struct buf z[4] = {zstd_of(t[0].p, t[0].len, 3, true),
+                       {(unsigned char *)skip, sizeof(skip)},
+                       zstd_stream_of(t[1].p, t[1].len),
+                       zstd_of(t[2].p, t[2].len, 19, false)};
     struct buf wire = concat(z, 4);
     struct buf all_text = concat(t, 3);
     for (uint64_t seed = 1; seed <= 3; seed++)
@@ -637,8 +639,8 @@ static void test_corrupt(void **state)
         struct buf *src = w == 0 ? &gz : &zs;
         /* Flip one byte at several places past the magic (not gzip's MTIME,
          * XFL and OS bytes 4..9, which nobody checks). */
-        size_t where[] = {w == 0 ? 3 : 4, w == 0 ? 10 : 9, 20, src->len / 3, src->len / 2,
-                          src->len - 9, src->len - 2};
+        size_t where[] = {w == 0 ? 3 : 4, w == 0 ? 10 : 9, 20,          src->len / 3,
+                          src->len / 2,   src->len - 9,    src->len - 2};
         for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
             struct buf bad = {xmalloc(src->len), src->len};
             memcpy(bad.p, src->p, src->len);
@@ -705,7 +707,9 @@ static void test_limit_exact(void **state)
                 } else {
                     wire = zstd_of(text.p, n, 3, false);
                 }
-                enum codec_encoding hdr = enc == 0 ? CODEC_AUTO : enc == 1 ? CODEC_GZIP : CODEC_ZSTD;
+                enum codec_encoding hdr = enc == 0   ? CODEC_AUTO
+                                          : enc == 1 ? CODEC_GZIP
+                                                     : CODEC_ZSTD;
                 for (int pieces = 0; pieces <= 1; pieces++) {
                     struct errbuf eb;
                     errbuf_clear(&eb);

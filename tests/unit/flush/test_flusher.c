@@ -28,15 +28,15 @@ struct fake_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* guarded by mu */
-    int fail_next;          /* fail this many writes, then succeed */
+    int fail_next; /* fail this many writes, then succeed */
     bool fail_always;
-    int fail_pct;           /* random failures, percent */
+    int fail_pct; /* random failures, percent */
     unsigned seed;
-    int max_delay_ms;       /* random delay per write */
-    bool block;             /* writes wait while set */
-    int blocked;            /* writes currently waiting */
+    int max_delay_ms; /* random delay per write */
+    bool block;       /* writes wait while set */
+    int blocked;      /* writes currently waiting */
     int writes, failures;
-    int order_violations;   /* batches not in increasing seq order per key */
+    int order_violations; /* batches not in increasing seq order per key */
     bool bad_thread_name;
     uint64_t rows_attempted;
     char last_key[MAX_KEYS][64];
@@ -223,10 +223,12 @@ static int admit1(struct colbuf *cb, const char *db, const char *meas, size_t ro
 static struct colbuf *mkbuf(size_t flush_rows, int64_t max_age_ms, size_t L, uint32_t retry_limit,
                             int64_t base_ms, int64_t max_ms)
 {
-    struct colbuf_limits lim = {.flush_rows = flush_rows, .max_age_ms = max_age_ms,
-                                .hard_limit_rows = L, .max_total_bytes = (size_t)1 << 30};
-    struct colbuf_retry rt = {.retry_limit = retry_limit, .backoff_base_ms = base_ms,
-                              .backoff_max_ms = max_ms};
+    struct colbuf_limits lim = {.flush_rows = flush_rows,
+                                .max_age_ms = max_age_ms,
+                                .hard_limit_rows = L,
+                                .max_total_bytes = (size_t)1 << 30};
+    struct colbuf_retry rt = {
+        .retry_limit = retry_limit, .backoff_base_ms = base_ms, .backoff_max_ms = max_ms};
     struct colbuf *cb = NULL;
     struct errbuf eb;
     errbuf_clear(&eb);
@@ -236,8 +238,8 @@ static struct colbuf *mkbuf(size_t flush_rows, int64_t max_age_ms, size_t L, uin
 
 static struct flusher *start(struct colbuf *cb, struct fake_sink *s, unsigned nworkers)
 {
-    struct flusher_options o = {.nworkers = nworkers, .on_flushed = on_flushed,
-                                .on_flushed_ctx = s};
+    struct flusher_options o = {
+        .nworkers = nworkers, .on_flushed = on_flushed, .on_flushed_ctx = s};
     struct flusher *f = NULL;
     struct errbuf eb;
     errbuf_clear(&eb);
@@ -309,8 +311,8 @@ static void *flush_thread(void *arg)
     return NULL;
 }
 
-static void flush_async(struct flush_call *c, struct flusher *f, const char *db,
-                        const char *meas, int64_t timeout_ms)
+static void flush_async(struct flush_call *c, struct flusher *f, const char *db, const char *meas,
+                        int64_t timeout_ms)
 {
     memset(c, 0, sizeof(*c));
     c->f = f;
@@ -414,7 +416,7 @@ static void test_flush_includes_in_flight_rows(void **state)
     SINK_SET(s, block, true);
     assert_int_equal(admit1(cb, "db", "m", 10), RC_OK); /* due by rows */
     wait_blocked(s, 1);
-    assert_int_equal(admit1(cb, "db", "m", 3), RC_OK);   /* buffered behind it */
+    assert_int_equal(admit1(cb, "db", "m", 3), RC_OK); /* buffered behind it */
     struct flush_call c;
     flush_async(&c, f, NULL, NULL, 5000);
     time_sleep_ms(50);
@@ -621,7 +623,7 @@ static void test_randomized_limit_property(void **state)
         busy += w[i].busy;
         assert_int_equal(w[i].other_rc, 0);
     }
-    assert_true(busy > 0);        /* back-pressure happened */
+    assert_true(busy > 0);         /* back-pressure happened */
     assert_true(max_seen > L / 2); /* and the buffer was really under pressure */
     assert_true(saw_retry);
     assert_true(saw_in_flight);

@@ -40,8 +40,13 @@ static void test_parse_rejects(void **state)
 {
     (void)state;
     int64_t t;
-    const char *bad[] = {"2025-13-01", "2025-02-30T00:00:00Z", "2025-01-15T25:00:00Z",
-                         "2025-01-15T14:03:07Zjunk", "yesterday", "2025-01-15T14:03:07.Z", ""};
+    const char *bad[] = {"2025-13-01",
+                         "2025-02-30T00:00:00Z",
+                         "2025-01-15T25:00:00Z",
+                         "2025-01-15T14:03:07Zjunk",
+                         "yesterday",
+                         "2025-01-15T14:03:07.Z",
+                         ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(time_parse_rfc3339(bad[i], strlen(bad[i]), &t));
 }
