@@ -11,6 +11,7 @@
 
 #include "api/api_internal.h"
 #include "api/api_auth.h"
+#include "api/api_cq.h"
 #include "api/api_metrics.h"
 #include "api/api_wal.h"
 #include "auth/auth.h"
@@ -18,12 +19,18 @@
 #include "catalog/catalog.h"
 #include "codec/codec.h"
 #include "flush/flusher.h"
+#include "jobs/cq.h"
+#include "jobs/delete.h"
 #include "flush/refresh.h"
 #include "flush/writer.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "api/api_query.h"
 #include "query/qcache.h"
+#include "api/api_jobs.h"
+#include "jobs/compaction.h"
+#include "jobs/retention.h"
+#include "jobs/scheduler.h"
 #include "query/query.h"
 #include "storage/probe.h"
 #include "storage/readcache.h"
@@ -202,6 +209,78 @@ static bool replay_file_exists(void *ctx, const char *db, const char *measuremen
     return found;
 }
 
+/* WAL adapters for continuous-query output (jobs/ does not link wal/). */
+static int cq_wal_prepare(void *ctx, struct batch *const *b, size_t n, void **ticket,
+                          struct errbuf *eb)
+{
+    struct wal_ticket *tk = NULL;
+    int rc = wal_prepare(ctx, b, n, &tk, eb);
+    *ticket = tk;
+    return rc;
+}
+
+static int cq_wal_commit(void **ticket, struct errbuf *eb)
+{
+    struct wal_ticket *tk = *ticket;
+    *ticket = NULL;
+    return wal_commit(&tk, eb);
+}
+
+static void cq_wal_abort(void **ticket)
+{
+    struct wal_ticket *tk = *ticket;
+    *ticket = NULL;
+    wal_abort(&tk);
+}
+
+/* Continuous queries and delete intents live next to the token database:
+ * <dir of auth.db_path>/jobs.db (docs/continuous-queries.md). The delete
+ * service always runs (it finishes deletes a crash interrupted); the CQ
+ * service only with continuous_queries.enabled. */
+static int open_jobs(struct app *app, const struct config *cfg, struct errbuf *eb)
+{
+    char tmp[1024], path[1100], spool[1100];
+    snprintf(tmp, sizeof(tmp), "%s", cfg->auth.db_path);
+    snprintf(path, sizeof(path), "%s/jobs.db", dirname(tmp));
+    snprintf(spool, sizeof(spool), "%s/_delete", cfg->storage.local.base_path);
+    int64_t qt = cfg->query.timeout_seconds > 0 ? cfg->query.timeout_seconds : 3600;
+    struct del_options dopt = {
+        .enabled = cfg->delete.enabled,
+        .confirmation_threshold = cfg->delete.confirmation_threshold,
+        .max_rows_per_delete = cfg->delete.max_rows_per_delete,
+        .audit_enabled = cfg->delete.audit_enabled,
+        .lock_ttl_ms = cfg->compaction.lock_ttl_hours * 3600 * 1000,
+        .grace_ms = (qt + 30) * 1000, /* as compaction's retire grace */
+        .spool_dir = spool,
+        .duckdb_memory_limit = cfg->duckdb.memory_limit,
+        .duckdb_temp_directory = cfg->duckdb.temp_directory,
+    };
+    int rc = del_service_new(&dopt, path, app->catalog, app->storage, app->colbuf, app->flusher,
+                             &app->del, eb);
+    if (rc)
+        return rc;
+    api_del_global = app->del;
+    if (!cfg->continuous_queries.enabled)
+        return RC_OK;
+    if ((rc = cq_store_open(path, &app->cq_store, eb)))
+        return rc;
+    struct cq_service_options co = {
+        .timeout_ms = cfg->continuous_queries.timeout * 1000,
+        .max_concurrent = (unsigned)cfg->continuous_queries.max_concurrent,
+    };
+    if (api_wal_global) {
+        co.wal_prepare = cq_wal_prepare;
+        co.wal_commit = cq_wal_commit;
+        co.wal_abort = cq_wal_abort;
+        co.wal_ctx = api_wal_global;
+    }
+    if ((rc = cq_service_new(&co, app->cq_store, app->qe, app->catalog, app->colbuf, app->flusher,
+                             &app->cq, eb)))
+        return rc;
+    api_cq_global = app->cq;
+    return RC_OK;
+}
+
 int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
     memset(app, 0, sizeof(*app));
@@ -248,6 +327,12 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
         .duckdb_temp_directory = cfg->duckdb.temp_directory,
     };
     if ((rc = flush_writer_new(app->storage, app->catalog, &wo, &app->writer, eb)))
+        goto fail;
+    /* Unfinished compaction swaps first: reconciliation would otherwise
+     * register a half-swapped output next to its inputs (jobs/compaction.h). */
+    struct compaction_recovery_stats crs;
+    if ((rc = compaction_recover(cfg->compaction.temp_dir, app->storage, app->catalog, &crs,
+                                 eb)))
         goto fail;
     struct catalog_reconcile_stats rs;
     bool remote = storage_local_root(app->storage) == NULL;
@@ -305,6 +390,33 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
 
     if ((rc = open_query_engine(app, cfg, eb)))
         goto fail;
+    if ((rc = open_jobs(app, cfg, eb)))
+        goto fail;
+    if ((rc = scheduler_start(&app->sched, eb)))
+        goto fail;
+    if (app->del && (rc = del_service_start_scheduler(app->del, app->sched, eb)))
+        goto fail;
+    if (app->cq && cfg->continuous_queries.scheduler_enabled &&
+        (rc = cq_service_start_scheduler(app->cq, app->sched, eb)))
+        goto fail;
+    if (cfg->compaction.enabled) {
+        struct compaction_options co;
+        compaction_options_from_config(cfg, &co);
+        co.node_id = app->node_id;
+        if ((rc = compaction_new(&co, app->storage, app->catalog, &app->compaction, eb)) ||
+            (rc = compaction_schedule(app->compaction, app->sched, eb)))
+            goto fail;
+        api_compaction_global = app->compaction;
+    }
+    if (cfg->retention.enabled) {
+        struct retention_options ro = {.db_path = cfg->auth.db_path,
+                                       .temp_dir = cfg->compaction.temp_dir,
+                                       .lock_ttl_ms = cfg->compaction.lock_ttl_hours * 3600 * 1000};
+        if ((rc = retention_open(&ro, app->storage, app->catalog, &app->retention, eb)) ||
+            (rc = retention_schedule(app->retention, app->sched, cfg->retention.schedule, eb)))
+            goto fail;
+        api_retention_global = app->retention;
+    }
 
     if ((rc = auth_open(&cfg->auth, &app->auth, eb)))
         goto fail;
@@ -360,6 +472,7 @@ int app_stop(struct app *app)
             log_warn("server", "in-flight requests still running at shutdown count=%u",
                      http_server_inflight(app->http));
     }
+    cq_service_stop(app->cq); /* no CQ may run into a stopped flusher */
     if (app->flusher) {
         int64_t left = deadline - time_mono_ms();
         if (left < 1000)
@@ -374,6 +487,18 @@ int app_stop(struct app *app)
     api_metrics_stop();
     http_server_stop(&app->http);
     api_metrics_free();
+    /* Jobs before the scheduler (they unregister from it) and before the
+     * query engine, catalog and storage they use. */
+    api_compaction_global = NULL;
+    api_retention_global = NULL;
+    compaction_free(&app->compaction);
+    retention_close(&app->retention);
+    scheduler_stop(&app->sched);
+    api_cq_global = NULL;
+    cq_service_free(&app->cq);
+    cq_store_close(&app->cq_store);
+    api_del_global = NULL;
+    del_service_free(&app->del);
     api_query_cache_global = NULL;
     qcache_set_global(NULL);
     qcache_free(&app->qcache);

@@ -32,7 +32,13 @@ struct flusher;
 struct metric;
 struct auth;
 struct query_engine;
+struct cq_store;
+struct cq_service;
+struct del_service;
 struct qcache;
+struct scheduler;
+struct compaction;
+struct retention;
 struct readcache;
 struct refresh;
 struct storage_probe;
@@ -62,10 +68,16 @@ struct app {
     struct http_server *http;
     struct auth *auth;           /* token store + verification (auth/auth.h) */
     struct query_engine *qe;     /* SQL over the stored data (query/query.h) */
+    struct cq_store *cq_store;   /* continuous-query definitions, jobs.db (jobs/cq.h) */
+    struct cq_service *cq;       /* continuous-query execution (jobs/cq.h) */
+    struct del_service *del;     /* rewrite-based deletes (jobs/delete.h) */
     struct qcache *qcache;       /* query result cache (query/qcache.h) */
     struct readcache *readcache; /* remote data files for queries (storage/readcache.h) */
     struct refresh *refresh;     /* catalog refresh from a listing (flush/refresh.h); NULL = off */
     struct storage_probe *probe; /* background storage probe for /ready, /health */
+    struct scheduler *sched;        /* the jobs scheduler thread (jobs/scheduler.h) */
+    struct compaction *compaction;  /* NULL when compaction.enabled = false (jobs/compaction.h) */
+    struct retention *retention;    /* NULL when retention.enabled = false (jobs/retention.h) */
     char node_id[33];            /* storage.node_id, resolved (flush/writer.h) */
 
     _Atomic bool startup_complete; /* /ready turns 200 */

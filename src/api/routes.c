@@ -4,9 +4,11 @@
  */
 #include "api/api_internal.h"
 #include "api/api_auth.h"
+#include "api/api_cq.h"
 #include "api/api_wal.h"
 #include "api/api_metrics.h"
 #include "api/api_query.h"
+#include "api/api_jobs.h"
 
 #define WRITE_ROUTE(path, fn)                                                                      \
     {                                                                                              \
@@ -70,6 +72,21 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/wal/recovery/history", api_wal_recovery_history, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"POST", "/api/v1/wal/cleanup", api_wal_cleanup, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
 
+    /* Compaction (SPEC §7.3) and retention policies (SPEC §8.1). */
+    {"GET", "/api/v1/compaction/status", api_compaction_status, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/compaction/stats", api_compaction_stats, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/compaction/candidates", api_compaction_candidates, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/compaction/trigger", api_compaction_trigger, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/compaction/jobs", api_compaction_jobs, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/compaction/history", api_compaction_history, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/retention", api_retention_create, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/retention", api_retention_list, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/retention/{id}", api_retention_get, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"PUT", "/api/v1/retention/{id}", api_retention_update, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"DELETE", "/api/v1/retention/{id}", api_retention_delete, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/retention/{id}/execute", api_retention_execute, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/retention/{id}/executions", api_retention_executions, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+
     /* Authentication and tokens (SPEC §5.5, §5.6). */
     {"GET", "/api/v1/auth/verify", api_auth_verify, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/auth/tokens", api_auth_tokens_list, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
@@ -81,6 +98,17 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/auth/tokens/{id}/revoke", api_auth_token_revoke, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"GET", "/api/v1/auth/cache/stats", api_auth_cache_stats, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
     {"POST", "/api/v1/auth/cache/invalidate", api_auth_cache_invalidate, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+
+    /* Continuous queries (SPEC §8.2) and deletes (§8.3). */
+    {"GET", "/api/v1/continuous_queries", api_cq_list, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/continuous_queries", api_cq_create, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/continuous_queries/{id}", api_cq_get, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"PUT", "/api/v1/continuous_queries/{id}", api_cq_update, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"DELETE", "/api/v1/continuous_queries/{id}", api_cq_delete, HTTP_PERM_ADMIN, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/continuous_queries/{id}/execute", api_cq_execute, HTTP_PERM_ADMIN, HTTP_BODY_BUFFER, NULL, NULL, NULL},
+    {"GET", "/api/v1/continuous_queries/{id}/executions", api_cq_executions, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"GET", "/api/v1/delete/config", api_delete_config, HTTP_PERM_READ, HTTP_BODY_NONE, NULL, NULL, NULL},
+    {"POST", "/api/v1/delete", api_delete_rows, HTTP_PERM_DELETE, HTTP_BODY_BUFFER, NULL, NULL, NULL},
 
     /* InfluxDB 1.x client friendliness (SPEC §4.13). */
     {"POST", "/query", api_influx_query, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL},
