@@ -331,8 +331,7 @@ int app_start(struct app *app, const struct config *cfg, struct errbuf *eb)
     /* Unfinished compaction swaps first: reconciliation would otherwise
      * register a half-swapped output next to its inputs (jobs/compaction.h). */
     struct compaction_recovery_stats crs;
-    if ((rc = compaction_recover(cfg->compaction.temp_dir, app->storage, app->catalog, &crs,
-                                 eb)))
+    if ((rc = compaction_recover(cfg->compaction.temp_dir, app->storage, app->catalog, &crs, eb)))
         goto fail;
     struct catalog_reconcile_stats rs;
     bool remote = storage_local_root(app->storage) == NULL;

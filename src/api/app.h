@@ -75,10 +75,10 @@ struct app {
     struct readcache *readcache; /* remote data files for queries (storage/readcache.h) */
     struct refresh *refresh;     /* catalog refresh from a listing (flush/refresh.h); NULL = off */
     struct storage_probe *probe; /* background storage probe for /ready, /health */
-    struct scheduler *sched;        /* the jobs scheduler thread (jobs/scheduler.h) */
-    struct compaction *compaction;  /* NULL when compaction.enabled = false (jobs/compaction.h) */
-    struct retention *retention;    /* NULL when retention.enabled = false (jobs/retention.h) */
-    char node_id[33];            /* storage.node_id, resolved (flush/writer.h) */
+    struct scheduler *sched;     /* the jobs scheduler thread (jobs/scheduler.h) */
+    struct compaction *compaction; /* NULL when compaction.enabled = false (jobs/compaction.h) */
+    struct retention *retention;   /* NULL when retention.enabled = false (jobs/retention.h) */
+    char node_id[33];              /* storage.node_id, resolved (flush/writer.h) */
 
     _Atomic bool startup_complete; /* /ready turns 200 */
     _Atomic bool shutting_down;    /* writes get 503, /ready 503 */
