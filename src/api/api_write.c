@@ -14,6 +14,7 @@
  */
 #include "api/api_internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,13 +534,14 @@ void api_influx_query(struct http_request *req)
         }
     }
     if (q) {
-        while (*q == ' ')
+        while (isspace((unsigned char)*q))
             q++;
         if (strncasecmp(q, "CREATE DATABASE ", 16) == 0) {
             char name[128];
             snprintf(name, sizeof(name), "%s", q + 16);
             size_t nl = strlen(name);
-            while (nl && (name[nl - 1] == ' ' || name[nl - 1] == ';'))
+            /* The influx CLI sends the statement with its newline. */
+            while (nl && (isspace((unsigned char)name[nl - 1]) || name[nl - 1] == ';'))
                 name[--nl] = '\0';
             if (nl >= 2 && name[0] == '"' && name[nl - 1] == '"') {
                 memmove(name, name + 1, nl - 2);
