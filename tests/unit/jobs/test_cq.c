@@ -28,7 +28,7 @@
  * DuckDB engines dominates the run time). JSON bodies spell DB_LIT, which
  * create_json replaces with the test's database. */
 #define DB_LIT "metrics"
-static char g_db[16];
+static char g_db[32];
 #define DB g_db
 #define SRC "cpu_raw"
 #define DST "cpu_1m"
