@@ -13,7 +13,8 @@
  *
  * The same line-protocol bodies work against InfluxDB 1.x (--path
  * "/write?db=bench") and VictoriaMetrics (--path /write). Results are
- * reported, not asserted (BENCHMARKS.md).
+ * reported, not asserted (BENCHMARKS.md). records_per_sec counts only
+ * acknowledged (2xx) rows; after a 503 a connection waits 20 ms.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -326,6 +327,10 @@ static void *worker_main(void *arg)
             atomic_fetch_add(&total_bytes, b->len);
         } else {
             atomic_fetch_add(&total_errors, 1);
+            /* Back-pressure (503 + Retry-After): back off briefly as real
+             * clients do instead of hammering; only acknowledged rows count. */
+            if (st == 503)
+                usleep(20 * 1000);
         }
         atomic_fetch_add(&total_requests, 1);
         if (w->nlat < MAX_LAT_SAMPLES)

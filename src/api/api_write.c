@@ -264,6 +264,42 @@ static void respond_partial(struct http_request *req, const struct lp_result *r)
     api_json_send(req, 400, &sb, &w);
 }
 
+/* Back-pressure before parsing: when the measurement of the first data line
+ * already holds its hard limit of rows, the request cannot be admitted (all
+ * or nothing), so answer 503 without spending CPU on parsing it. A request
+ * whose first line is malformed or escaped is simply parsed. */
+static bool first_key_full(struct app *app, const char *db, const char *body, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+            i++;
+        if (i < len && body[i] == '#') {
+            while (i < len && body[i] != '\n')
+                i++;
+            continue;
+        }
+        break;
+    }
+    size_t start = i;
+    while (i < len && i - start <= MEASUREMENT_NAME_MAX && body[i] != ',' && body[i] != ' ') {
+        if (body[i] == '\\' || body[i] == '\n')
+            return false;
+        i++;
+    }
+    size_t n = i - start;
+    if (n == 0 || n > MEASUREMENT_NAME_MAX || !name_is_valid_measurement(body + start, n))
+        return false;
+    char meas[MEASUREMENT_NAME_MAX + 1];
+    memcpy(meas, body + start, n);
+    meas[n] = '\0';
+    struct colbuf_key_info info;
+    if (!colbuf_key_info(app->colbuf, db, meas, &info))
+        return false;
+    size_t held = info.buffered_rows + info.in_flight_rows + info.retry_rows;
+    return held >= (size_t)app->cfg->ingestion.buffer_hard_limit;
+}
+
 void api_write_lp(struct http_request *req)
 {
     struct app *app = http_req_app(req);
@@ -274,6 +310,14 @@ void api_write_lp(struct http_request *req)
     const char *body = finish_body(req, w, &len);
     if (!body)
         return;
+
+    if (first_key_full(app, w->db, body, len)) {
+        count_error(app);
+        metric_inc(app->m_backpressure);
+        http_add_header(req, "Retry-After", "1");
+        http_respond_write_error(req, 503, "Write buffer full for this measurement; retry later");
+        return;
+    }
 
     struct lp_options o = {
         .db = w->db,
