@@ -61,6 +61,7 @@ DUCKDB_C_API void duckdb_unsafe_vector_assign_string_element_len(duckdb_vector v
 #include "util/mem.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 
 #define ROW_GROUP_ROWS 122880
 #define POOL_MAX_IDLE 16
@@ -551,78 +552,6 @@ static void build_hours(struct parquet_job *job)
 }
 
 /* ---- loading ---------------------------------------------------------------- */
-
-/* Fast check for valid UTF-8 (DuckDB requires it for VARCHAR). */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        if (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!(w & UINT64_C(0x8080808080808080))) {
-                i += 8;
-                continue;
-            }
-        }
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-/* Copies s with every invalid byte replaced by U+FFFD (the ingest rule). */
-static void utf8_repair(const unsigned char *s, size_t n, struct strbuf *out)
-{
-    strbuf_reset(out);
-    size_t i = 0;
-    while (i < n) {
-        size_t len = 1;
-        unsigned char c = s[i];
-        if (c >= 0xC2 && c <= 0xF4) {
-            len = c <= 0xDF ? 2 : c <= 0xEF ? 3 : 4;
-            if (i + len > n || !utf8_valid(s + i, len))
-                len = 0;
-        } else if (c >= 0x80) {
-            len = 0;
-        }
-        if (len) {
-            (void)strbuf_append(out, s + i, len);
-            i += len;
-        } else {
-            (void)strbuf_append(out, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
-}
 
 /* Validity of rows [o, o + cnt) of a DuckDB mask from bits [off, off + cnt)
  * of a batch bitmap (LSB-first bytes, as DuckDB's uint64 words are on a

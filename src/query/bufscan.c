@@ -34,6 +34,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 /* ---- snapshots ------------------------------------------------------------- */
 
@@ -139,71 +140,6 @@ static struct qscan_snapshot *reg_lookup(uint64_t id)
     }
     pthread_mutex_unlock(&reg_lock);
     return s;
-}
-
-/* ---- UTF-8 (same rules as flush/parquet.c, so flushed and buffered rows
- *      read identically) ---------------------------------------------------------- */
-
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-static void utf8_repair(const unsigned char *s, size_t n, struct strbuf *out)
-{
-    strbuf_reset(out);
-    size_t i = 0;
-    while (i < n) {
-        size_t len = 1;
-        unsigned char c = s[i];
-        if (c >= 0xC2 && c <= 0xF4) {
-            len = c <= 0xDF ? 2 : c <= 0xEF ? 3 : 4;
-            if (i + len > n || !utf8_valid(s + i, len))
-                len = 0;
-        } else if (c >= 0x80) {
-            len = 0;
-        }
-        if (len) {
-            (void)strbuf_append(out, s + i, len);
-            i += len;
-        } else {
-            (void)strbuf_append(out, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
 }
 
 /* ---- the table function ------------------------------------------------------------ */
