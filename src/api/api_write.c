@@ -293,11 +293,7 @@ static bool first_key_full(struct app *app, const char *db, const char *body, si
     char meas[MEASUREMENT_NAME_MAX + 1];
     memcpy(meas, body + start, n);
     meas[n] = '\0';
-    struct colbuf_key_info info;
-    if (!colbuf_key_info(app->colbuf, db, meas, &info))
-        return false;
-    size_t held = info.buffered_rows + info.in_flight_rows + info.retry_rows;
-    return held >= (size_t)app->cfg->ingestion.buffer_hard_limit;
+    return colbuf_key_is_full(app->colbuf, db, meas);
 }
 
 void api_write_lp(struct http_request *req)

@@ -978,6 +978,15 @@ void colbuf_key_sizes(struct colbuf *cb, struct colbuf_key_size **out, size_t *n
     *n = cnt;
 }
 
+bool colbuf_key_is_full(struct colbuf *cb, const char *db, const char *measurement)
+{
+    lock(cb);
+    struct colbuf_key *k = key_find(cb, key_hash(db, measurement), db, measurement);
+    bool full = k && key_held(k) >= cb->limits.hard_limit_rows;
+    unlock(cb);
+    return full;
+}
+
 bool colbuf_key_info(struct colbuf *cb, const char *db, const char *measurement,
                      struct colbuf_key_info *out)
 {

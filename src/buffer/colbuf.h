@@ -208,7 +208,13 @@ struct colbuf_key_info {
     uint32_t max_attempts;         /* highest failed-attempt count among held batches */
 };
 
-/* Returns false (and zeroes *out) if the key holds nothing. */
+/* True if (db, measurement) already holds its hard limit of rows, so no
+ * request with a row for it can be admitted now. O(1): for the write path's
+ * check before parsing. */
+bool colbuf_key_is_full(struct colbuf *cb, const char *db, const char *measurement);
+
+/* Returns false (and zeroes *out) if the key holds nothing. O(batches held):
+ * for stats, not for the write path. */
 bool colbuf_key_info(struct colbuf *cb, const char *db, const char *measurement,
                      struct colbuf_key_info *out);
 

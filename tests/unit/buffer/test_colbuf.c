@@ -131,6 +131,9 @@ static void test_busy_counts_in_flight_and_retry(void **state)
     assert_int_equal(admit1(cb, "db", "m", 5, NULL), RC_BUSY);
     assert_int_equal(admit1(cb, "db", "m", 4, NULL), RC_OK);
     assert_int_equal(admit1(cb, "db", "m", 1, NULL), RC_BUSY);
+    /* Full at L counting in-flight rows; other keys are not. */
+    assert_true(colbuf_key_is_full(cb, "db", "m"));
+    assert_false(colbuf_key_is_full(cb, "db", "other"));
     struct colbuf_key_info ki;
     assert_true(colbuf_key_info(cb, "db", "m", &ki));
     assert_int_equal(ki.in_flight_rows, 6);

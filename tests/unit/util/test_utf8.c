@@ -37,9 +37,14 @@ static void test_repair(void **state)
     (void)state;
     struct strbuf sb;
     strbuf_init(&sb, 0);
-    utf8_repair(U("a\xFF" "b\xC3\xA9\xC3"), 6, &sb);
+    utf8_repair(U("a\xFF"
+                  "b\xC3\xA9\xC3"),
+                6, &sb);
     assert_int_equal(sb.len, 10);
-    assert_memory_equal(sb.data, "a\xEF\xBF\xBD" "b\xC3\xA9\xEF\xBF\xBD", 10);
+    assert_memory_equal(sb.data,
+                        "a\xEF\xBF\xBD"
+                        "b\xC3\xA9\xEF\xBF\xBD",
+                        10);
     utf8_repair(U("\xED\xA0\x80"), 3, &sb); /* each byte of a surrogate replaced */
     assert_int_equal(sb.len, 9);
     assert_true(utf8_valid(U(sb.data), sb.len));
