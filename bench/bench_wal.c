@@ -2,7 +2,7 @@
  * bench/bench_wal.c — cost of the write-ahead log on the write path
  * (reported, not asserted).
  *
- *   bench_wal [threads] [lines_per_request] [seconds_per_mode] [rounds] [dir]
+ *   bench_wal [threads] [lines_per_request] [seconds_per_mode] [rounds] [dir] [modes]
  *
  * Each of `threads` writer threads (default 64) repeatedly does what an HTTP
  * write does after the body is decoded: parse a line-protocol request of
@@ -19,7 +19,8 @@
  * of each mode is reported: requests/s, rows/s, process CPU time per
  * request (stable on a shared machine, unlike requests/s), latency, the
  * WAL's syncs and mean group size; the last lines compare each mode with
- * "off".
+ * "off". `modes` (default "off,async,fdatasync,fsync") picks modes, e.g. for
+ * profiling one of them with perf.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -262,6 +263,20 @@ static int int_arg(int argc, char **argv, int i, int dflt)
     return (!end || *end || v <= 0 || v > 100000) ? -1 : (int)v;
 }
 
+/* Whether the comma-separated `list` contains `tok` as a whole item. */
+static bool has_token(const char *list, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, tok, n) == 0)
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
 static int cmp_result(const void *a, const void *b)
 {
     double x = ((const struct result *)a)->req_s, y = ((const struct result *)b)->req_s;
@@ -276,25 +291,36 @@ int main(int argc, char **argv)
     int rounds = int_arg(argc, argv, 4, 3);
     const char *base = argc > 5 ? argv[5] : "/tmp";
     if (threads <= 0 || lines <= 0 || secs <= 0 || rounds <= 0 || rounds > 15) {
-        fprintf(stderr,
-                "usage: bench_wal [threads] [lines_per_request] [seconds] [rounds] [dir]\n");
+        fprintf(
+            stderr,
+            "usage: bench_wal [threads] [lines_per_request] [seconds] [rounds] [dir] [modes]\n");
         return 2;
     }
     log_configure(LOG_WARN, LOG_FORMAT_TEXT, 0);
-    const char *modes[] = {"off", "async", "fdatasync", "fsync"};
+    const char *all_modes[] = {"off", "async", "fdatasync", "fsync"};
+    const char *pick = argc > 6 ? argv[6] : "off,async,fdatasync,fsync";
+    const char *modes[4];
+    int nmodes = 0;
+    for (int i = 0; i < 4; i++)
+        if (has_token(pick, all_modes[i]))
+            modes[nmodes++] = all_modes[i];
+    if (nmodes == 0) {
+        fprintf(stderr, "bench_wal: no known mode in \"%s\"\n", pick);
+        return 2;
+    }
     struct result r[4][15];
     printf("bench_wal: %d writer threads, %d lines/request, %d s per mode, %d rounds, WAL under "
            "%s\n",
            threads, lines, secs, rounds, base);
     for (int k = 0; k < rounds; k++)
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < nmodes; i++)
             r[i][k] = run_mode(modes[i], threads, lines, secs, base);
     printf("%-10s %12s %12s %10s %10s %10s %8s %8s %10s %6s   (median of %d rounds; all "
            "rounds req/s)\n",
            "mode", "requests/s", "rows/s", "cpu_us/req", "p50_us", "p99_us", "syncs", "sync_ms",
            "avg_group", "busy", rounds);
     struct result med[4];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < nmodes; i++) {
         struct result sorted[15];
         memcpy(sorted, r[i], (size_t)rounds * sizeof(sorted[0]));
         qsort(sorted, (size_t)rounds, sizeof(sorted[0]), cmp_result);
@@ -308,7 +334,7 @@ int main(int argc, char **argv)
             printf(" %.0f", r[i][k].req_s);
         printf("\n");
     }
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i < nmodes && strcmp(modes[0], "off") == 0; i++)
         printf("%s costs %.1f%% of the throughput of off, %+.1f us CPU per request\n", modes[i],
                med[0].req_s > 0 ? 100.0 * (1.0 - med[i].req_s / med[0].req_s) : 0.0,
                med[i].cpu_us - med[0].cpu_us);

@@ -266,7 +266,7 @@ void batch_set_bool(struct batch *b, int col, size_t row, bool v)
     set_valid(c, row);
 }
 
-void batch_set_str(struct batch *b, int col, size_t row, const char *s, size_t len)
+struct bstr batch_heap_put(struct batch *b, const char *s, size_t len)
 {
     if (b->heap_len + len > b->heap_cap) {
         size_t ncap = b->heap_cap ? b->heap_cap : 256;
@@ -277,11 +277,21 @@ void batch_set_str(struct batch *b, int col, size_t row, const char *s, size_t l
     }
     if (len)
         memcpy(b->heap + b->heap_len, s, len);
-    struct batch_col *c = &b->cols[col];
-    c->v.s[row].off = (uint32_t)b->heap_len;
-    c->v.s[row].len = (uint32_t)len;
+    struct bstr v = {.off = (uint32_t)b->heap_len, .len = (uint32_t)len};
     b->heap_len += len;
+    return v;
+}
+
+void batch_set_bstr(struct batch *b, int col, size_t row, struct bstr v)
+{
+    struct batch_col *c = &b->cols[col];
+    c->v.s[row] = v;
     set_valid(c, row);
+}
+
+void batch_set_str(struct batch *b, int col, size_t row, const char *s, size_t len)
+{
+    batch_set_bstr(b, col, row, batch_heap_put(b, s, len));
 }
 
 void batch_set_null(struct batch *b, int col, size_t row)

@@ -134,6 +134,11 @@ void batch_set_i64(struct batch *b, int col, size_t row, int64_t v);
 void batch_set_u64(struct batch *b, int col, size_t row, uint64_t v);
 void batch_set_bool(struct batch *b, int col, size_t row, bool v);
 void batch_set_str(struct batch *b, int col, size_t row, const char *s, size_t len);
+/* For decoders that give one string to many rows (a dictionary): copy the
+ * bytes into the heap once with batch_heap_put, then point rows at them with
+ * batch_set_bstr (column `col` must be a STRING column). */
+struct bstr batch_heap_put(struct batch *b, const char *s, size_t len);
+void batch_set_bstr(struct batch *b, int col, size_t row, struct bstr v);
 void batch_set_null(struct batch *b, int col, size_t row);
 
 /* Undo: drops rows >= nrows and columns >= ncols (a line that failed halfway). */

@@ -154,6 +154,7 @@ struct config_wal {
     int64_t async_sync_interval_ms;
     int64_t max_total_size_mb; /* 0 = unlimited */
     int64_t recovered_retention_hours;
+    bool preallocate; /* zero-filled spare segments (docs/wal.md) [Ext] */
 };
 
 struct config_compaction_daily {

@@ -234,6 +234,9 @@ const struct config_key config__keys[] = {
          "background sync period in async mode"),
     KINT("wal.max_total_size_mb", wal.max_total_size_mb, "0", 0, MB_MAX * 1024,
          "WAL size beyond which writes get 503, MiB; 0 = unlimited"),
+    KBOOL("wal.preallocate", wal.preallocate, "true",
+          "zero-fill segments ahead of use so syncs write data only (off on copy-on-write "
+          "file systems)"),
     KINT("wal.recovered_retention_hours", wal.recovered_retention_hours, "24", 0, 87600,
          "age after which replayed .recovered segments are removed"),
 

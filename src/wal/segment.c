@@ -98,7 +98,8 @@ bool wal__segment_header_check(const uint8_t *p, size_t len, uint64_t *seq, int6
     memcpy(&ver, p + 4, 2);
     memcpy(&hl, p + 6, 2);
     memcpy(&crc, p + 28, 4);
-    if (ver != WAL_FORMAT_VERSION || hl != WAL_SEG_HDR_BYTES || wal__crc32c(0, p, 28) != crc)
+    if (ver < WAL_FORMAT_VERSION_MIN || ver > WAL_FORMAT_VERSION || hl != WAL_SEG_HDR_BYTES ||
+        wal__crc32c(0, p, 28) != crc)
         return false;
     if (seq)
         memcpy(seq, p + 8, 8);
@@ -174,6 +175,7 @@ static void scan_records(struct wscan *s, struct wscan_seg *ss, const uint8_t *p
 {
     size_t off = WAL_SEG_HDR_BYTES;
     for (;;) {
+        ss->used = off;
         struct wal_frame f;
         enum wal_frame_status st = wal__frame_parse(p + off, len - off, &f);
         if (st == WAL_FRAME_END)
@@ -258,6 +260,7 @@ static int scan_one(struct wscan *s, struct wscan_seg *ss, int dirfd, const char
         return RC_IO;
     }
     ss->size = (uint64_t)st.st_size;
+    ss->used = ss->size;
     if (st.st_size < WAL_SEG_HDR_BYTES) {
         /* Created but the header never reached the disk. Nothing to replay. */
         close(fd);
@@ -276,7 +279,13 @@ static int scan_one(struct wscan *s, struct wscan_seg *ss, int dirfd, const char
         return RC_IO;
     }
     ss->header_ok = wal__segment_header_check(p, (size_t)st.st_size, NULL, NULL);
-    if (!ss->header_ok) {
+    static const uint8_t zero_hdr[WAL_SEG_HDR_BYTES];
+    if (!ss->header_ok && memcmp(p, zero_hdr, sizeof(zero_hdr)) == 0) {
+        /* A preallocated file renamed into place whose header never reached
+         * the disk (crash during creation): no record was written to it. */
+        log_info("wal", "segment without header (never written), skipped path=%s", ss->path);
+        ss->used = 0;
+    } else if (!ss->header_ok) {
         s->corrupt_segments++;
         log_error("wal", "corrupt segment header, segment skipped path=%s", ss->path);
     } else {
@@ -340,7 +349,7 @@ int wal__scan_dir(int dirfd, const char *dir, struct wscan **out, struct wseg **
         struct wseg *g = xcalloc(1, sizeof(*g));
         g->seq = names[i].seq;
         snprintf(g->name, sizeof(g->name), "%s", names[i].name);
-        g->bytes = ss->size;
+        g->bytes = ss->used;
         g->replayed = true;
         g->pinned = true;
         ss->seg = g;

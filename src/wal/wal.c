@@ -83,12 +83,18 @@
 #define AUTO_CLEANUP_MS 60000     /* .recovered retention check period */
 #define PENDING_WAIT_MAX_MS 10000 /* a prepared batch must be committed within this */
 #define MAX_IOV 512
+#define PREALLOC_MAX_BYTES (UINT64_C(1) << 30)   /* larger segments grow past this by appending */
+#define ZERO_CHUNK (1 << 20)                     /* zero-fill write size */
+#define FIRST_PREALLOC_BYTES (UINT64_C(8) << 20) /* the segment made while opening */
+#define SPARE_PREFIX "arc-spare-" /* + counter + SPARE_SUFFIX: never a segment name */
+#define SPARE_SUFFIX ".tmp"
 
 /* Writer-thread-only state (never touched by other threads). */
 struct writer_state {
-    int fd;         /* active segment */
-    uint64_t bytes; /* written to the active segment, header included */
-    bool unsynced;  /* written since the last sync (sync modes) */
+    int fd;              /* active segment */
+    uint64_t bytes;      /* written to the active segment, header included */
+    uint64_t file_bytes; /* its size on disk when preallocated (zeros after `bytes`), else 0 */
+    bool unsynced;       /* written since the last sync (sync modes) */
 };
 
 static struct {
@@ -162,6 +168,7 @@ void wal_options_from_config(const struct config_wal *c, struct wal_options *out
     out->async_sync_interval_ms = c->async_sync_interval_ms;
     out->max_total_bytes = (uint64_t)c->max_total_size_mb << 20;
     out->recovered_retention_ms = c->recovered_retention_hours * 3600 * 1000;
+    out->no_preallocate = !c->preallocate;
 }
 
 static void deadline_after(struct timespec *ts, int64_t ms)
@@ -398,9 +405,197 @@ static int do_sync(struct wal *w, int fd, bool fault_delay)
     return r;
 }
 
-/* Creates a new segment file with its header (writer thread). */
-static int seg_create(struct wal *w, struct wseg **out, int *fd_out, char *err, size_t errcap)
+/* ---- preallocation (arc-wal-prep) -------------------------------------------------- */
+
+static const uint8_t zero_chunk[ZERO_CHUNK];
+
+/* Removes spare files left by an earlier run (they never hold records). */
+static void remove_stale_spares(struct wal *w)
 {
+    int dfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    struct dirent *de;
+    size_t plen = strlen(SPARE_PREFIX), slen = strlen(SPARE_SUFFIX);
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n > plen + slen && !strncmp(de->d_name, SPARE_PREFIX, plen) &&
+            !strcmp(de->d_name + n - slen, SPARE_SUFFIX))
+            unlinkat(w->dirfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Creates `name`, zero-filled to `bytes` and synced, so that
+ * writing records over it later changes neither its size nor its block
+ * allocation. Returns the descriptor, or -1 with errno (ECANCELED when the
+ * WAL is closing). */
+static int spare_make(struct wal *w, const char *name, uint64_t bytes)
+{
+    int fd = openat(w->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    uint64_t off = 0;
+    while (off < bytes) {
+        if (atomic_load(&w->prep_stop)) {
+            errno = ECANCELED;
+            goto fail;
+        }
+        uint64_t left = bytes - off;
+        ssize_t k =
+            pwrite(fd, zero_chunk, left < ZERO_CHUNK ? (size_t)left : ZERO_CHUNK, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            goto fail;
+        off += (uint64_t)k;
+    }
+    if (fdatasync(fd) == 0)
+        return fd;
+fail:;
+    int err = errno ? errno : EIO;
+    close(fd);
+    unlinkat(w->dirfd, name, 0);
+    errno = err;
+    return -1;
+}
+
+/* The preparer keeps one spare ready: it makes one whenever there is none
+ * (at start, and each time the writer took it). On failure (disk full,
+ * unsupported) it logs once and stops: segments are then created empty and
+ * grow by appending, which is correct, only slower to sync. */
+static void *prep_main(void *arg)
+{
+    struct wal *w = arg;
+    pthread_setname_np(pthread_self(), "arc-wal-prep");
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!atomic_load(&w->prep_stop) && w->spare_fd >= 0)
+            pthread_cond_wait(&w->prep_cv, &w->lock);
+        if (atomic_load(&w->prep_stop))
+            break;
+        char name[WAL_NAME_MAX];
+        snprintf(name, sizeof(name), SPARE_PREFIX "%" PRIu64 SPARE_SUFFIX, w->spare_counter++);
+        pthread_mutex_unlock(&w->lock);
+        int64_t t0 = time_mono_ns();
+        int fd = spare_make(w, name, w->prealloc_bytes);
+        int err = errno;
+        pthread_mutex_lock(&w->lock);
+        if (fd < 0) {
+            if (err != ECANCELED) {
+                w->prep_off = true;
+                log_warn("wal",
+                         "cannot preallocate a segment; segments grow by appending from now on "
+                         "dir=%s err=%s",
+                         w->dir, strerror(err));
+            }
+            break;
+        }
+        w->spare_fd = fd;
+        w->spare_bytes = w->prealloc_bytes;
+        snprintf(w->spare_name, sizeof(w->spare_name), "%s", name);
+        log_debug("wal", "spare segment ready bytes=%llu ms=%lld",
+                  (unsigned long long)w->prealloc_bytes,
+                  (long long)((time_mono_ns() - t0) / 1000000));
+    }
+    int fd = w->spare_fd;
+    char name[WAL_NAME_MAX];
+    snprintf(name, sizeof(name), "%s", w->spare_name);
+    w->spare_fd = -1;
+    pthread_mutex_unlock(&w->lock);
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(w->dirfd, name, 0);
+    }
+    return NULL;
+}
+
+/* Takes the ready spare (writer thread): its descriptor and name, or -1.
+ * The preparer starts the next one under a new name at once. */
+static int spare_take(struct wal *w, char *name, size_t cap, uint64_t *bytes)
+{
+    pthread_mutex_lock(&w->lock);
+    int fd = w->spare_fd;
+    if (fd >= 0) {
+        snprintf(name, cap, "%s", w->spare_name);
+        *bytes = w->spare_bytes;
+        w->spare_fd = -1;
+        pthread_cond_signal(&w->prep_cv);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return fd;
+}
+
+static bool spare_ready(struct wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool r = w->spare_fd >= 0;
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+/* ---- segments (writer thread) ------------------------------------------------------ */
+
+enum { OPEN_OK, OPEN_NAME_TAKEN, OPEN_FAILED };
+
+/* Turns the spare into segment `name`: header written and synced first,
+ * then the rename, so a crash leaves either a spare (removed at start) or a
+ * segment with a valid header followed by zeros. On OPEN_FAILED the spare is
+ * gone and errno says why. */
+static int seg_open_spare(struct wal *w, int sfd, const char *spare, const char *name,
+                          const uint8_t *hdr, bool sync)
+{
+    if (pwrite(sfd, hdr, WAL_SEG_HDR_BYTES, 0) != WAL_SEG_HDR_BYTES ||
+        (sync && fdatasync(sfd) != 0))
+        goto fail;
+    if (renameat2(w->dirfd, spare, w->dirfd, name, RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST)
+            return OPEN_NAME_TAKEN;
+        goto fail;
+    }
+    if (lseek(sfd, WAL_SEG_HDR_BYTES, SEEK_SET) != WAL_SEG_HDR_BYTES)
+        return OPEN_FAILED; /* cannot happen on a regular file */
+    return OPEN_OK;
+fail:;
+    int err = errno;
+    unlinkat(w->dirfd, spare, 0);
+    errno = err;
+    return OPEN_FAILED;
+}
+
+/* Creates an empty segment `name` and writes its header. */
+static int seg_open_new(struct wal *w, const char *name, const uint8_t *hdr, int *fd_out)
+{
+    int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno == EEXIST ? OPEN_NAME_TAKEN : OPEN_FAILED;
+    if (write(fd, hdr, WAL_SEG_HDR_BYTES) != WAL_SEG_HDR_BYTES ||
+        (w->o.sync_mode != WAL_SYNC_ASYNC && fdatasync(fd) != 0)) {
+        int err = errno;
+        close(fd);
+        unlinkat(w->dirfd, name, 0);
+        errno = err;
+        return OPEN_FAILED;
+    }
+    *fd_out = fd;
+    return OPEN_OK;
+}
+
+/* Creates the next segment (writer thread): from the spare when one is
+ * ready (*file_bytes = its preallocated size), else empty (*file_bytes = 0).
+ * In the sync modes its header and directory entry are durable before any
+ * record in it can be acknowledged. */
+static int seg_create(struct wal *w, struct wseg **out, int *fd_out, uint64_t *file_bytes,
+                      char *err, size_t errcap)
+{
+    bool sync = w->o.sync_mode != WAL_SYNC_ASYNC;
+    char spare[WAL_NAME_MAX];
+    uint64_t spare_bytes = 0;
+    int sfd = spare_take(w, spare, sizeof(spare), &spare_bytes);
     for (int attempt = 0; attempt < 16; attempt++) {
         pthread_mutex_lock(&w->lock);
         uint64_t seq = w->next_seg_seq++;
@@ -408,25 +603,34 @@ static int seg_create(struct wal *w, struct wseg **out, int *fd_out, char *err, 
         int64_t now = time_now_us();
         char name[WAL_NAME_MAX];
         wal__segment_name(name, sizeof(name), now, seq);
-        int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST)
-            continue;
-        if (fd < 0) {
-            snprintf(err, errcap, "cannot create segment %s/%s: %s", w->dir, name, strerror(errno));
-            return RC_IO;
-        }
         uint8_t hdr[WAL_SEG_HDR_BYTES];
         wal__segment_header(hdr, seq, now);
-        struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
-        bool sync = w->o.sync_mode != WAL_SYNC_ASYNC;
-        /* The new file's directory entry must be durable before any record
-         * in it is acknowledged. */
-        if (writev(fd, &iov, 1) != (ssize_t)sizeof(hdr) ||
-            (sync && (fdatasync(fd) != 0 || fsync(w->dirfd) != 0))) {
-            snprintf(err, errcap, "cannot write segment header %s/%s: %s", w->dir, name,
-                     strerror(errno));
+        int fd = -1, r;
+        if (sfd >= 0) {
+            r = seg_open_spare(w, sfd, spare, name, hdr, sync);
+            if (r == OPEN_OK) {
+                fd = sfd;
+                *file_bytes = spare_bytes;
+            } else if (r == OPEN_FAILED) {
+                log_warn("wal", "spare segment unusable, creating an empty one err=%s",
+                         strerror(errno));
+                close(sfd);
+                sfd = -1;
+            }
+        }
+        if (sfd < 0) {
+            r = seg_open_new(w, name, hdr, &fd);
+            *file_bytes = 0;
+        }
+        if (r == OPEN_NAME_TAKEN)
+            continue;
+        if (r == OPEN_OK && sync && fsync(w->dirfd) != 0) {
+            r = OPEN_FAILED;
             close(fd);
             unlinkat(w->dirfd, name, 0);
+        }
+        if (r != OPEN_OK) {
+            snprintf(err, errcap, "cannot create segment %s/%s: %s", w->dir, name, strerror(errno));
             return RC_IO;
         }
         struct wseg *g = xcalloc(1, sizeof(*g));
@@ -441,8 +645,22 @@ static int seg_create(struct wal *w, struct wseg **out, int *fd_out, char *err, 
         *fd_out = fd;
         return RC_OK;
     }
+    if (sfd >= 0) {
+        close(sfd);
+        unlinkat(w->dirfd, spare, 0);
+    }
     snprintf(err, errcap, "cannot create a segment in %s: names taken", w->dir);
     return RC_IO;
+}
+
+/* A segment that will not be appended to again gives back the preallocated
+ * zeros after its last record (not synced: after a crash the zeros read as
+ * the clean end of the segment). */
+static void seg_trim(struct wal *w, struct writer_state *ws)
+{
+    if (ws->fd >= 0 && ws->file_bytes > ws->bytes && ftruncate(ws->fd, (off_t)ws->bytes) != 0)
+        log_warn("wal", "cannot trim segment dir=%s err=%s", w->dir, strerror(errno));
+    ws->file_bytes = 0;
 }
 
 /* Makes g the active segment (appended to the list). */
@@ -477,17 +695,21 @@ static int rotate(struct wal *w, struct writer_state *ws, char *err, size_t errc
 {
     struct wseg *g;
     int fd;
-    int rc = seg_create(w, &g, &fd, err, errcap);
+    uint64_t file_bytes;
+    int rc = seg_create(w, &g, &fd, &file_bytes, err, errcap);
     if (rc != RC_OK)
         return rc; /* the old segment stays active */
+    seg_trim(w, ws);
     close(ws->fd); /* sync modes: everything in it was synced already */
     ws->fd = fd;
     ws->bytes = WAL_SEG_HDR_BYTES;
+    ws->file_bytes = file_bytes;
     ws->unsynced = false; /* its header was synced by seg_create (sync modes) */
     seg_install(w, g, fd);
     atomic_fetch_add(&w->st_rotations, 1);
     metric_inc(m.rotations);
-    log_info("wal", "segment rotated new=%s", g->name);
+    log_info("wal", "segment rotated new=%s preallocated=%s", g->name,
+             file_bytes ? "true" : "false");
     return RC_OK;
 }
 
@@ -501,6 +723,16 @@ static void retire(struct wal *w, struct wseg *list)
         struct wseg *g = list;
         list = g->next;
         if (g->replayed) {
+            /* A crash left its preallocated zeros: keep only the records. */
+            int fd = g->bytes >= WAL_SEG_HDR_BYTES ? openat(w->dirfd, g->name, O_WRONLY | O_CLOEXEC)
+                                                   : -1;
+            struct stat st;
+            if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size > g->bytes &&
+                ftruncate(fd, (off_t)g->bytes) != 0)
+                log_warn("wal", "cannot trim replayed segment path=%s/%s err=%s", w->dir, g->name,
+                         strerror(errno));
+            if (fd >= 0)
+                close(fd);
             char to[WAL_NAME_MAX + 16];
             snprintf(to, sizeof(to), "%s.recovered", g->name);
             if (renameat(w->dirfd, g->name, w->dirfd, to) != 0)
@@ -660,8 +892,12 @@ static void process_group(struct wal *w, struct writer_state *ws, struct witem *
     for (struct witem *it = list; it; it = it->next) {
         if (!item_has_bytes(it) || degraded || err_no)
             continue;
-        uint64_t cur = ws->bytes + a->bytes;
-        if (cur > WAL_SEG_HDR_BYTES && cur + it->buf.len > w->o.max_segment_bytes) {
+        uint64_t cur = ws->bytes + a->bytes, end = cur + it->buf.len;
+        /* Rotate at the size limit, and where the preallocated space ends
+         * if a spare is ready (else keep appending). */
+        if (cur > WAL_SEG_HDR_BYTES &&
+            (end > w->o.max_segment_bytes ||
+             (ws->file_bytes && end > ws->file_bytes && spare_ready(w)))) {
             err_no = flush_acc(w, ws, a, true, err, sizeof(err));
             if (!err_no) {
                 char rerr[ERRBUF_SIZE];
@@ -816,7 +1052,24 @@ static void *writer_main(void *arg)
     struct writer_state ws = {.fd = -1};
     char err[ERRBUF_SIZE] = "";
     struct wseg *g = NULL;
-    int rc = seg_create(w, &g, &ws.fd, err, sizeof(err));
+    /* The first segment is preallocated too, but small so that opening
+     * stays quick; the preparer makes full-size spares from then on, and
+     * the writer moves to one when this one's zeros are used up. */
+    if (w->prealloc_bytes) {
+        uint64_t first =
+            w->prealloc_bytes < FIRST_PREALLOC_BYTES ? w->prealloc_bytes : FIRST_PREALLOC_BYTES;
+        char name[WAL_NAME_MAX];
+        snprintf(name, sizeof(name), SPARE_PREFIX "first" SPARE_SUFFIX);
+        int sfd = spare_make(w, name, first);
+        pthread_mutex_lock(&w->lock);
+        if (sfd >= 0) {
+            w->spare_fd = sfd;
+            w->spare_bytes = first;
+            snprintf(w->spare_name, sizeof(w->spare_name), "%s", name);
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    int rc = seg_create(w, &g, &ws.fd, &ws.file_bytes, err, sizeof(err));
     if (rc == RC_OK) {
         ws.bytes = WAL_SEG_HDR_BYTES;
         seg_install(w, g, ws.fd);
@@ -881,6 +1134,7 @@ static void *writer_main(void *arg)
     struct wseg *r = collect_retirable(w);
     size_t kept = w->nsegs;
     pthread_mutex_unlock(&w->lock);
+    seg_trim(w, &ws);
     if (ws.fd >= 0)
         close(ws.fd);
     retire(w, r);
@@ -991,6 +1245,7 @@ static void wal_free(struct wal *w)
     pthread_cond_destroy(&w->work_cv);
     pthread_cond_destroy(&w->done_cv);
     pthread_cond_destroy(&w->sync_cv);
+    pthread_cond_destroy(&w->prep_cv);
     xfree(w->dir);
     xfree(w);
 }
@@ -1015,6 +1270,11 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
     w->dirfd = -1;
     w->lockfd = -1;
     w->sync_fd = -1;
+    w->spare_fd = -1;
+    atomic_init(&w->prep_stop, false);
+    if (!w->o.no_preallocate)
+        w->prealloc_bytes = w->o.max_segment_bytes < PREALLOC_MAX_BYTES ? w->o.max_segment_bytes
+                                                                        : PREALLOC_MAX_BYTES;
     atomic_init(&w->disk_free_permille, -1);
     atomic_init(&w->fault_write_fail, faults_enabled("wal_write_fail"));
     atomic_init(&w->fault_fsync_delay_ms, faults_value("fsync_delay_ms", 0));
@@ -1022,6 +1282,7 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
     cond_init_mono(&w->work_cv);
     cond_init_mono(&w->done_cv);
     cond_init_mono(&w->sync_cv);
+    cond_init_mono(&w->prep_cv);
 
     int rc = mkdir_p(w->dir, eb);
     if (rc != RC_OK)
@@ -1039,6 +1300,7 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
                         strerror(errno));
         goto fail;
     }
+    remove_stale_spares(w);
     struct wseg *segs = NULL;
     rc = wal__scan_dir(w->dirfd, w->dir, &w->scan, &segs, eb);
     if (rc != RC_OK)
@@ -1088,6 +1350,9 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
         }
         w->has_syncer = true;
     }
+    /* Without a preparer segments simply grow by appending. */
+    if (w->prealloc_bytes && pthread_create(&w->prep_thread, NULL, prep_main, w) == 0)
+        w->has_prep = true;
     log_info("wal",
              "opened dir=%s sync_mode=%s segments_found=%zu max_size_bytes=%llu "
              "max_age_ms=%lld queue_size=%zu",
@@ -1113,6 +1378,13 @@ void wal_close(struct wal **wp)
     pthread_mutex_unlock(&w->lock);
     if (w->writer_started)
         pthread_join(w->writer_thread, NULL);
+    if (w->has_prep) {
+        pthread_mutex_lock(&w->lock);
+        atomic_store(&w->prep_stop, true);
+        pthread_cond_signal(&w->prep_cv);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->prep_thread, NULL);
+    }
     if (w->has_syncer) {
         pthread_mutex_lock(&w->lock);
         w->syncer_stop = true;
@@ -1421,6 +1693,15 @@ int wal_files_list(struct wal *w, struct wal_file_info **out, size_t *n, struct 
 {
     *out = NULL;
     *n = 0;
+    /* The active segment is preallocated: its size is what was written. */
+    char active[WAL_NAME_MAX] = "";
+    uint64_t active_bytes = 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->active) {
+        snprintf(active, sizeof(active), "%s", w->active->name);
+        active_bytes = w->active->bytes;
+    }
+    pthread_mutex_unlock(&w->lock);
     DIR *d = opendir(w->dir);
     if (!d)
         return errbuf_set(eb, RC_IO, "cannot read WAL directory %s: %s", w->dir, strerror(errno));
@@ -1442,7 +1723,9 @@ int wal_files_list(struct wal *w, struct wal_file_info **out, size_t *n, struct 
         }
         struct wal_file_info *f = &v[cnt++];
         snprintf(f->name, sizeof(f->name), "%.*s", WAL_NAME_MAX - 1, de->d_name);
-        f->size_bytes = (uint64_t)st.st_size;
+        f->size_bytes = strcmp(f->name, active) == 0 && active_bytes < (uint64_t)st.st_size
+                            ? active_bytes
+                            : (uint64_t)st.st_size;
         f->mtime_us = (int64_t)st.st_mtim.tv_sec * US_PER_SEC + st.st_mtim.tv_nsec / 1000;
         f->recovered = recovered;
     }

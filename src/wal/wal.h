@@ -69,6 +69,8 @@ struct wal_options {
     uint64_t max_total_bytes;       /* wal.max_total_size_mb in bytes; 0 = unlimited */
     int64_t recovered_retention_ms; /* .recovered files older than this are removed
                                        automatically (checked every minute); < 0 = never */
+    bool no_preallocate;            /* !wal.preallocate: segments grow by appending
+                                       instead of being zero-filled ahead of use */
 };
 
 /* Fills *out from the [wal] section (SPEC §6.1). out->dir points into c. */

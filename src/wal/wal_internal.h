@@ -33,11 +33,14 @@
  *     u8 db_len, db, u8 meas_len, meas, u32 nrows, u32 ncols,
  *     nrows × i64 time_us,
  *     per column: u16 name_len, name, u8 type (enum col_type), u8 flags
- *                 (bit 0 = tag), validity bitmap ((nrows+7)/8 bytes, bit r
- *                 of byte r/8 = row r present, unused bits 0), then the
- *                 present values only, in row order:
+ *                 (bit 0 = tag, bit 1 = dictionary), validity bitmap
+ *                 ((nrows+7)/8 bytes, bit r of byte r/8 = row r present,
+ *                 unused bits 0), then the present values only, in row order:
  *                 DOUBLE/INT64/UINT64 8 bytes, BOOL 1 byte (0/1),
- *                 STRING u32 len + bytes.
+ *                 STRING u32 len + bytes;
+ *                 or, for a STRING column with flag bit 1 (version 2):
+ *                 u32 n, n × (u32 len + bytes) distinct values, u8 width
+ *                 (1 or 2), then per present row a width-byte index < n.
  */
 #ifndef WAL_WAL_INTERNAL_H
 #define WAL_WAL_INTERNAL_H
@@ -59,7 +62,10 @@
 #error "the WAL format is written with memcpy of native integers: little-endian hosts only"
 #endif
 
-#define WAL_FORMAT_VERSION 1
+/* Version 2 added dictionary-encoded string columns (column flag bit 1);
+ * version 1 segments (no dictionaries) are still read. */
+#define WAL_FORMAT_VERSION 2
+#define WAL_FORMAT_VERSION_MIN 1
 #define WAL_SEG_HDR_BYTES 32
 #define WAL_REC_HDR_BYTES 16
 #define WAL_REC_MAX_BODY (UINT32_C(1) << 30) /* sanity bound when parsing: 1 GiB */
@@ -175,7 +181,7 @@ void wal__frame_end(struct wbuf *w, size_t start);
 
 enum wal_frame_status {
     WAL_FRAME_OK = 0,
-    WAL_FRAME_END,     /* no bytes left: clean end of segment */
+    WAL_FRAME_END,     /* no bytes left, or only zeros (preallocated): clean end */
     WAL_FRAME_TORN,    /* fewer bytes than the header or the length says: torn tail */
     WAL_FRAME_CORRUPT, /* bad magic, absurd length or checksum mismatch */
 };
@@ -313,8 +319,11 @@ struct wal {
     int lockfd; /* dir/.lock, flock'ed: one process per WAL directory */
     pthread_t writer_thread;
     pthread_t syncer_thread;
+    pthread_t prep_thread;
     bool has_syncer;
+    bool has_prep;
     bool writer_started;
+    uint64_t prealloc_bytes; /* size of a spare segment; 0 = no preallocation */
 
     /* Fault hooks (tests): set at open from ARC_TEST_FAULTS, changeable with
      * wal__test_set_faults. */
@@ -365,6 +374,18 @@ struct wal {
     int sync_fd;
     bool syncer_stop;
 
+    /* Preallocation (arc-wal-prep): one zero-filled, synced spare file the
+     * writer renames into place when it needs a segment, so that appends
+     * never allocate blocks or grow the file and a sync writes data pages
+     * only (docs/wal.md, "Preallocated segments"). */
+    pthread_cond_t prep_cv; /* preparer: spare taken, stop */
+    int spare_fd;           /* ready spare, or -1 */
+    uint64_t spare_bytes;   /* its size */
+    char spare_name[WAL_NAME_MAX];
+    uint64_t spare_counter; /* spare file names are unique within a run */
+    _Atomic bool prep_stop; /* also read by spare_make between chunks */
+    bool prep_off;          /* preparing failed: segments are created empty from now on */
+
     struct wscan *scan; /* found by wal_open, consumed by wal_replay */
 
     /* Counters (atomics: read by stats without the lock). */
@@ -412,7 +433,9 @@ struct wscan_rec {
 struct wscan_seg {
     struct wseg *seg; /* owned by wal->segs */
     char path[4096];
-    uint64_t size;
+    uint64_t size; /* of the file */
+    uint64_t used; /* up to the end of the last readable record (the rest is
+                      preallocated zeros, a torn tail or corrupt) */
     bool header_ok;
     struct wscan_rec *recs;
     size_t nrecs, caprecs;

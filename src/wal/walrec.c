@@ -58,9 +58,20 @@ void wal__frame_end(struct wbuf *w, size_t start)
     memcpy(w->p + start + 4, &crc, 4);
 }
 
+/* True if p[0..n) are all zero bytes. */
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 enum wal_frame_status wal__frame_parse(const uint8_t *p, size_t avail, struct wal_frame *out)
 {
-    if (avail == 0)
+    /* Segments are preallocated with zeros (docs/wal.md): zeros from a
+     * record boundary to the end are unused space, not damage. */
+    if (avail == 0 || (p[0] == 0 && all_zero(p, avail)))
         return WAL_FRAME_END;
     if (avail < WAL_REC_HDR_BYTES) {
         /* A header cut short by a crash still starts with (part of) the magic. */
@@ -174,6 +185,162 @@ static int get_lsn_list(struct rbuf *r, uint64_t **out, size_t *nout)
 
 /* ---- batches -------------------------------------------------------------------- */
 
+/* ---- string dictionaries ------------------------------------------------------- */
+
+/*
+ * A STRING column whose values repeat (tags: a few hosts, regions, racks) is
+ * written as a dictionary: each distinct value once, then a 1- or 2-byte
+ * index per present row. Line-protocol batches are mostly such columns: a
+ * TSBS cpu row shrinks from ~230 to ~100 bytes, and every byte saved is one
+ * not copied, checksummed, written and synced. A column stays plain when it
+ * has few values or too many distinct ones (more than half of its values,
+ * or more than DICT_MAX).
+ */
+#define DICT_MAX 65535u
+#define DICT_MIN_VALUES 8
+#define REF_CACHE_BITS_MAX 10 /* direct-mapped heap ref → entry cache: ≤ 1024 slots */
+
+struct dict {
+    uint32_t *slots; /* open addressing: entry index + 1, 0 = empty */
+    size_t slots_cap;
+    struct bstr *ents; /* distinct values in first-seen order (refs into the heap) */
+    size_t ents_cap;
+    uint16_t *idx; /* per present value, in row order */
+    size_t idx_cap;
+    size_t n; /* distinct values */
+    /* Rows of one series share their tags' heap bytes, so most values are
+     * found by their (offset, length) here without hashing their bytes. */
+    struct dict_ref {
+        struct bstr ref;
+        uint32_t id;
+        uint32_t gen; /* valid for the column being built if == gen below */
+    } * cache;
+    size_t cache_cap;
+    uint32_t gen; /* one per dict_build call: no clearing between columns */
+};
+
+static void dict_free(struct dict *d)
+{
+    xfree(d->slots);
+    xfree(d->ents);
+    xfree(d->idx);
+    xfree(d->cache);
+}
+
+static uint32_t str_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static size_t count_valid(const struct batch_col *c, size_t nrows)
+{
+    size_t n = 0, full = nrows / 8;
+    for (size_t i = 0; i < full; i++)
+        n += (size_t)__builtin_popcount(c->valid[i]);
+    if (nrows & 7)
+        n += (size_t)__builtin_popcount(c->valid[full] & ((1u << (nrows & 7)) - 1));
+    return n;
+}
+
+/* Builds the dictionary of string column c with nv present values; false
+ * if the column is better written plain. */
+static bool dict_build(struct dict *d, const struct batch *b, const struct batch_col *c,
+                       size_t nrows, size_t nv)
+{
+    if (nv < DICT_MIN_VALUES)
+        return false;
+    size_t limit = nv / 2 < DICT_MAX ? nv / 2 : DICT_MAX;
+    size_t cap = 16;
+    while (cap < limit * 2)
+        cap *= 2;
+    if (d->slots_cap < cap) {
+        xfree(d->slots);
+        d->slots = xmalloc(cap * sizeof(*d->slots));
+        d->slots_cap = cap;
+    }
+    memset(d->slots, 0, cap * sizeof(*d->slots));
+    if (d->ents_cap < limit) {
+        d->ents = xrealloc(d->ents, limit * sizeof(*d->ents));
+        d->ents_cap = limit;
+    }
+    if (d->idx_cap < nv) {
+        d->idx = xrealloc(d->idx, nv * sizeof(*d->idx));
+        d->idx_cap = nv;
+    }
+    unsigned bits = 4;
+    while (bits < REF_CACHE_BITS_MAX && ((size_t)1 << bits) < 2 * nv)
+        bits++;
+    if (d->cache_cap < ((size_t)1 << bits)) {
+        xfree(d->cache);
+        d->cache_cap = (size_t)1 << bits;
+        d->cache = xcalloc(d->cache_cap, sizeof(*d->cache));
+        d->gen = 0;
+    }
+    uint32_t gen = ++d->gen; /* never 0, the calloc'ed value */
+    d->n = 0;
+    size_t k = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        if (!batch_is_valid(c, r))
+            continue;
+        struct bstr v = c->v.s[r];
+        size_t ci = (uint32_t)(v.off * 0x9E3779B1u) >> (32 - bits);
+        if (d->cache[ci].gen == gen && d->cache[ci].ref.off == v.off &&
+            d->cache[ci].ref.len == v.len) {
+            d->idx[k++] = (uint16_t)d->cache[ci].id;
+            continue;
+        }
+        size_t len;
+        const char *s = batch_str(b, c, r, &len);
+        size_t h = str_hash(s, len) & (cap - 1);
+        uint32_t e;
+        for (;;) {
+            e = d->slots[h];
+            if (!e) {
+                if (d->n == limit)
+                    return false;
+                d->ents[d->n] = v;
+                e = (uint32_t)++d->n;
+                d->slots[h] = e;
+                break;
+            }
+            struct bstr x = d->ents[e - 1];
+            if (x.len == v.len && (x.off == v.off || !memcmp(b->heap + x.off, s, len)))
+                break;
+            h = (h + 1) & (cap - 1);
+        }
+        d->cache[ci].ref = v;
+        d->cache[ci].id = e - 1;
+        d->cache[ci].gen = gen;
+        d->idx[k++] = (uint16_t)(e - 1);
+    }
+    return true;
+}
+
+static void dict_write(struct wbuf *w, const struct dict *d, const struct batch *b, size_t nv)
+{
+    wal__wbuf_u32(w, (uint32_t)d->n);
+    for (size_t i = 0; i < d->n; i++) {
+        wal__wbuf_u32(w, d->ents[i].len);
+        wal__wbuf_put(w, b->heap ? b->heap + d->ents[i].off : "", d->ents[i].len);
+    }
+    uint8_t width = d->n <= 256 ? 1 : 2;
+    wal__wbuf_u8(w, width);
+    wal__wbuf_reserve(w, nv * width);
+    if (width == 1) {
+        uint8_t *restrict o = w->p + w->len;
+        const uint16_t *restrict in = d->idx;
+        for (size_t k = 0; k < nv; k++)
+            o[k] = (uint8_t)in[k];
+        w->len += nv;
+    } else
+        wal__wbuf_put(w, d->idx, nv * 2);
+}
+
 static size_t value_width(enum col_type t)
 {
     return t == COL_BOOL ? 1 : t == COL_STRING ? 4 : 8;
@@ -212,12 +379,15 @@ void walrec_batch_encode(struct wbuf *w, const struct batch *b)
     wal__wbuf_u32(w, (uint32_t)b->ncols);
     wal__wbuf_put(w, b->time_us, nrows * sizeof(int64_t));
 
+    struct dict d = {0};
     for (size_t i = 0; i < b->ncols; i++) {
         const struct batch_col *c = &b->cols[i];
+        size_t nv = c->type == COL_STRING ? count_valid(c, nrows) : 0;
+        bool use_dict = c->type == COL_STRING && dict_build(&d, b, c, nrows, nv);
         wal__wbuf_u16(w, (uint16_t)c->name_len);
         wal__wbuf_put(w, c->name, c->name_len);
         wal__wbuf_u8(w, (uint8_t)c->type);
-        wal__wbuf_u8(w, c->is_tag ? 1 : 0);
+        wal__wbuf_u8(w, (uint8_t)((c->is_tag ? 1 : 0) | (use_dict ? 2 : 0)));
         size_t bm = w->len;
         wal__wbuf_put(w, c->valid, nb);
         if (nrows & 7) /* bits past the last row are not part of the format */
@@ -241,6 +411,10 @@ void walrec_batch_encode(struct wbuf *w, const struct batch *b)
                     wal__wbuf_u8(w, c->v.b[r] ? 1 : 0);
             break;
         case COL_STRING:
+            if (use_dict) {
+                dict_write(w, &d, b, nv);
+                break;
+            }
             for (size_t r = 0; r < nrows; r++) {
                 if (!batch_is_valid(c, r))
                     continue;
@@ -252,6 +426,39 @@ void walrec_batch_encode(struct wbuf *w, const struct batch *b)
             break;
         }
     }
+    dict_free(&d);
+}
+
+/* Reads a dictionary-encoded string column into column `col` (sets r->bad
+ * on anything malformed: counts, lengths, widths, indexes out of range). */
+static void dict_decode(struct rbuf *r, struct batch *b, int col, const uint8_t *valid,
+                        uint32_t nrows)
+{
+    uint32_t n = wal__rbuf_u32(r);
+    if (r->bad || n == 0 || n > DICT_MAX || n > (r->len - r->off) / 4) {
+        r->bad = true;
+        return;
+    }
+    struct bstr *refs = xmalloc(n * sizeof(*refs));
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint32_t sl = wal__rbuf_u32(r);
+        const char *s = (const char *)wal__rbuf_take(r, sl);
+        if (s)
+            refs[i] = batch_heap_put(b, s, sl);
+    }
+    uint8_t width = wal__rbuf_u8(r);
+    if (width != 1 && width != 2)
+        r->bad = true;
+    for (uint32_t row = 0; row < nrows && !r->bad; row++) {
+        if (!((valid[row >> 3] >> (row & 7)) & 1))
+            continue;
+        uint32_t k = width == 1 ? wal__rbuf_u8(r) : wal__rbuf_u16(r);
+        if (k >= n)
+            r->bad = true;
+        else
+            batch_set_bstr(b, col, row, refs[k]);
+    }
+    xfree(refs);
 }
 
 int walrec_batch_decode(const uint8_t *p, size_t len, struct batch **out, struct errbuf *eb)
@@ -295,8 +502,9 @@ int walrec_batch_decode(const uint8_t *p, size_t len, struct batch **out, struct
         uint8_t type = wal__rbuf_u8(&r);
         uint8_t flags = wal__rbuf_u8(&r);
         const uint8_t *valid = wal__rbuf_take(&r, nb);
+        bool is_dict = flags & 2;
         if (r.bad || nl == 0 || nl > COLUMN_NAME_MAX || memchr(name, '\0', nl) ||
-            !col_type_valid(type) || (flags & ~1u)) {
+            !col_type_valid(type) || (flags & ~3u) || (is_dict && type != COL_STRING)) {
             rc = errbuf_set(eb, RC_PARSE, "wal record: bad column %u header", ci);
             goto out;
         }
@@ -309,7 +517,9 @@ int walrec_batch_decode(const uint8_t *p, size_t len, struct batch **out, struct
             goto out;
         }
         int col = batch_col_get(b, name, nl, (enum col_type)type, flags & 1, NULL);
-        for (uint32_t row = 0; row < nrows && !r.bad; row++) {
+        if (is_dict)
+            dict_decode(&r, b, col, valid, nrows);
+        for (uint32_t row = 0; row < nrows && !r.bad && !is_dict; row++) {
             if (!((valid[row >> 3] >> (row & 7)) & 1))
                 continue;
             switch ((enum col_type)type) {

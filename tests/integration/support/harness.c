@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,8 +56,13 @@ pid_t arc_spawn(struct arc_proc *p, const char *const *env, const char *const *a
     p->port = free_port();
     snprintf(p->base_url, sizeof(p->base_url), "http://127.0.0.1:%d", p->port);
     snprintf(p->log_path, sizeof(p->log_path), "%s/arc.log", p->dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A failed assertion longjmps past arc_stop: the server must not
+         * outlive the test binary. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(125);
         if (chdir(p->dir) != 0)
             _exit(126);
         int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);

@@ -218,6 +218,137 @@ static void test_batch_decode_truncated_and_garbage(void **state)
     batch_unref(&b);
 }
 
+/* Encodes b, decodes it, checks equality and that re-encoding is identical;
+ * returns the encoded size. */
+static size_t roundtrip(const struct batch *b)
+{
+    struct wbuf w = {0};
+    walrec_batch_encode(&w, b);
+    struct batch *d = NULL;
+    struct errbuf eb;
+    errbuf_clear(&eb);
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, &eb), RC_OK);
+    assert_batches_equal(b, d);
+    struct wbuf w2 = {0};
+    walrec_batch_encode(&w2, d);
+    assert_int_equal(w.len, w2.len);
+    assert_memory_equal(w.p, w2.p, w.len);
+    size_t n = w.len;
+    wal__wbuf_free(&w);
+    wal__wbuf_free(&w2);
+    batch_unref(&d);
+    return n;
+}
+
+/* Offset of the first byte after column `name`'s validity bitmap in an
+ * encoding of b (b has no dictionary column before it). */
+static size_t after_bitmap(const uint8_t *p, const struct batch *b, const char *name)
+{
+    size_t off = 1 + strlen(b->db) + 1 + strlen(b->measurement) + 8 + b->nrows * 8;
+    size_t nb = (b->nrows + 7) / 8;
+    for (size_t i = 0; i < b->ncols; i++) {
+        uint16_t nl;
+        memcpy(&nl, p + off, 2);
+        bool hit = nl == strlen(name) && !memcmp(p + off + 2, name, nl);
+        off += 2 + nl + 2 + nb;
+        if (hit)
+            return off;
+        assert_int_equal(b->cols[i].type, COL_DOUBLE); /* skipped columns: 8 bytes a row */
+        off += b->nrows * 8;
+    }
+    fail();
+    return 0;
+}
+
+static void test_string_dictionaries(void **state)
+{
+    (void)state;
+    /* Repeated tags (1-byte indexes), > 256 distinct values (2-byte
+     * indexes), all distinct (stays plain), empty strings, null rows, and
+     * equal values at different heap offsets (msgpack-style batches). */
+    size_t nrows = 2000;
+    struct batch *b = batch_new("db", "m");
+    int c_v = batch_col_get(b, "v", 1, COL_DOUBLE, false, NULL);
+    int c_host = batch_col_get(b, "host", 4, COL_STRING, true, NULL);
+    int c_many = batch_col_get(b, "many", 4, COL_STRING, true, NULL);
+    int c_uniq = batch_col_get(b, "uniq", 4, COL_STRING, false, NULL);
+    int c_sparse = batch_col_get(b, "sparse", 6, COL_STRING, true, NULL);
+    for (size_t r = 0; r < nrows; r++) {
+        size_t row = batch_row_add(b, (int64_t)r);
+        batch_set_f64(b, c_v, row, (double)r);
+        char s[32];
+        int n = snprintf(s, sizeof(s), "host-%zu", r % 20);
+        batch_set_str(b, c_host, row, s, (size_t)n);
+        n = snprintf(s, sizeof(s), "k%zu", r % 700);
+        batch_set_str(b, c_many, row, s, (size_t)n);
+        n = snprintf(s, sizeof(s), "u%zu", r);
+        batch_set_str(b, c_uniq, row, s, (size_t)n);
+        if (r % 3 == 0)
+            batch_set_str(b, c_sparse, row, r % 2 ? "x" : "", r % 2 ? 1 : 0);
+    }
+    batch_seal(b);
+    size_t dict_size = roundtrip(b);
+    /* host: 2,000 × (4 + 6..7 bytes) plain; as a dictionary 20 values + 2,000 bytes. */
+    size_t plain_host = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        size_t l;
+        batch_str(b, &b->cols[c_host], r, &l);
+        plain_host += 4 + l;
+    }
+    assert_true(dict_size < plain_host + nrows * 30);
+
+    struct wbuf w = {0};
+    walrec_batch_encode(&w, b);
+    /* Flags byte just before host's bitmap: tag + dictionary. */
+    size_t nb = (nrows + 7) / 8;
+    size_t host_vals = after_bitmap(w.p, b, "host");
+    assert_int_equal(w.p[host_vals - nb - 1], 3);
+    uint32_t n;
+    memcpy(&n, w.p + host_vals, 4);
+    assert_int_equal(n, 20);
+
+    /* Malformed dictionaries fail cleanly: no values, an index out of range,
+     * a bad index width. */
+    struct batch *d = NULL;
+    uint8_t saved[4];
+    memcpy(saved, w.p + host_vals, 4);
+    memset(w.p + host_vals, 0, 4);
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, NULL), RC_PARSE);
+    memcpy(w.p + host_vals, saved, 4);
+    size_t width_at = host_vals + 4;
+    for (uint32_t i = 0; i < 20; i++) {
+        uint32_t l;
+        memcpy(&l, w.p + width_at, 4);
+        width_at += 4 + l;
+    }
+    assert_int_equal(w.p[width_at], 1);
+    w.p[width_at] = 3;
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, NULL), RC_PARSE);
+    w.p[width_at] = 1;
+    w.p[width_at + 1 + 5] = 20; /* row 5's index: one past the last value */
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, NULL), RC_PARSE);
+    w.p[width_at + 1 + 5] = 5;
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, NULL), RC_OK);
+    batch_unref(&d);
+    /* A dictionary flag on a non-string column. */
+    size_t v_flags = after_bitmap(w.p, b, "v") - nb - 1;
+    w.p[v_flags] = 2;
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, NULL), RC_PARSE);
+    wal__wbuf_free(&w);
+    batch_unref(&b);
+
+    /* Equal values at different heap offsets share one dictionary entry. */
+    struct batch *m = batch_new("db", "m");
+    int c = batch_col_get(m, "t", 1, COL_STRING, true, NULL);
+    for (size_t r = 0; r < 64; r++) {
+        size_t row = batch_row_add(m, (int64_t)r);
+        batch_set_str(m, c, row, r % 2 ? "odd" : "even", r % 2 ? 3 : 4);
+    }
+    batch_seal(m);
+    assert_true(roundtrip(m) < 64 * 8 + 64 + 100);
+    batch_unref(&m);
+}
+
 static void test_copy_rows(void **state)
 {
     (void)state;
@@ -450,6 +581,75 @@ static void test_scan_torn_tail_every_offset(void **state)
     xfree(dir);
 }
 
+/* Segments are preallocated with zeros: zeros after the last record are
+ * the clean end of the log, a record torn inside the zeros is counted like
+ * a torn tail, and a file whose header is still zeros holds nothing. */
+static void test_scan_preallocated_zero_tail(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    const char *name = "arc-20250115_140307-000001.wal";
+    size_t last_off = 0, size = 0;
+    write_segment(dir, name, 1, 5, &last_off, &size);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    uint8_t *full = xmalloc(size);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(read(fd, full, size), (ssize_t)size);
+    close(fd);
+    size_t prealloc = size + 8192;
+    uint8_t *img = xcalloc(1, prealloc);
+    for (size_t cut = size; cut >= last_off; cut -= (cut - last_off > 40 ? 37 : 1)) {
+        memset(img, 0, prealloc);
+        memcpy(img, full, cut);
+        fd = open(path, O_WRONLY | O_TRUNC);
+        assert_int_equal(write(fd, img, prealloc), (ssize_t)prealloc);
+        close(fd);
+        struct wscan *s = NULL;
+        struct wseg *segs = NULL;
+        scan(dir, &s, &segs);
+        bool whole = cut == size, boundary = cut == last_off;
+        assert_int_equal(s->records, whole ? 5 : 4);
+        assert_int_equal(s->corrupt_records, (whole || boundary) ? 0 : 1);
+        assert_int_equal(s->corrupt_segments, 0);
+        /* The segment's size is what its records use, not the zeros. */
+        assert_int_equal(segs->bytes, whole ? size : last_off);
+        wal__scan_free(&s);
+        free_segs(segs);
+        if (cut == last_off)
+            break;
+    }
+    /* Zeros, then something that is not zero: damage, not the end. */
+    memset(img, 0, prealloc);
+    memcpy(img, full, size);
+    img[size + 100] = 0x41;
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, img, prealloc), (ssize_t)prealloc);
+    close(fd);
+    struct wscan *s = NULL;
+    struct wseg *segs = NULL;
+    scan(dir, &s, &segs);
+    assert_int_equal(s->records, 5);
+    assert_int_equal(s->corrupt_records, 1);
+    wal__scan_free(&s);
+    free_segs(segs);
+    /* A spare renamed into place whose header never reached the disk. */
+    memset(img, 0, prealloc);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, img, prealloc), (ssize_t)prealloc);
+    close(fd);
+    scan(dir, &s, &segs);
+    assert_int_equal(s->records, 0);
+    assert_int_equal(s->corrupt_segments, 0);
+    assert_int_equal(segs->bytes, 0);
+    wal__scan_free(&s);
+    free_segs(segs);
+    xfree(img);
+    xfree(full);
+    rm_rf(dir);
+    xfree(dir);
+}
+
 static void test_scan_corrupt_middle_and_header(void **state)
 {
     (void)state;
@@ -513,11 +713,13 @@ int main(void)
         cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_batch_roundtrip_every_type),
         cmocka_unit_test(test_batch_decode_truncated_and_garbage),
+        cmocka_unit_test(test_string_dictionaries),
         cmocka_unit_test(test_copy_rows),
         cmocka_unit_test(test_frame_roundtrip_and_damage),
         cmocka_unit_test(test_segment_names_and_header),
         cmocka_unit_test(test_scan_torn_tail_every_offset),
         cmocka_unit_test(test_scan_corrupt_middle_and_header),
+        cmocka_unit_test(test_scan_preallocated_zero_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
