@@ -61,10 +61,9 @@ int main(int argc, char **argv)
             "usage_user=%zu.5,usage_system=%zu.25,usage_idle=%zu.75,usage_nice=%zu.0,"
             "usage_iowait=%zu.5,usage_irq=1.5,usage_softirq=%zu.25,usage_steal=0.5,"
             "usage_guest=0.25,usage_guest_nice=%zu.125 %lld\n",
-            h, h % 3 ? "us-west-1" : "eu-central-1", h % 3 ? "us-west-1" : "eu-central-1",
-            h % 2, h % 50, h % 4 ? "SF" : "NYC", h % 19, h % 2,
-            h % 2 ? "production" : "staging", i % 100, (i * 7) % 100, (i * 13) % 100, i % 5,
-            (i * 3) % 50, i % 9, i % 11, ts);
+            h, h % 3 ? "us-west-1" : "eu-central-1", h % 3 ? "us-west-1" : "eu-central-1", h % 2,
+            h % 50, h % 4 ? "SF" : "NYC", h % 19, h % 2, h % 2 ? "production" : "staging", i % 100,
+            (i * 7) % 100, (i * 13) % 100, i % 5, (i * 3) % 50, i % 9, i % 11, ts);
     }
     struct lp_options o = {.db = "bench", .precision = LP_NS, .default_ts_us = time_now_us()};
     struct lp_result r;
@@ -101,8 +100,8 @@ int main(int argc, char **argv)
         if (dec < dec_best)
             dec_best = dec;
     }
-    printf("rows=%zu hosts=%zu line_protocol_bytes_per_row=%.0f record_bytes_per_row=%.0f\n",
-           nrows, nhosts, (double)len / (double)nrows, (double)rec_bytes / (double)nrows);
+    printf("rows=%zu hosts=%zu line_protocol_bytes_per_row=%.0f record_bytes_per_row=%.0f\n", nrows,
+           nhosts, (double)len / (double)nrows, (double)rec_bytes / (double)nrows);
     printf("encode %.0f ns/row (%.1f us/request), decode %.0f ns/row (best of 3 x %zu, CPU)\n",
            enc_best * 1e9 / (double)nrows, enc_best * 1e6, dec_best * 1e9 / (double)nrows, rounds);
     wal__wbuf_free(&w);

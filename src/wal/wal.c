@@ -83,6 +83,7 @@
 #define AUTO_CLEANUP_MS 60000     /* .recovered retention check period */
 #define PENDING_WAIT_MAX_MS 10000 /* a prepared batch must be committed within this */
 #define MAX_IOV 512
+#define BUF_POOL_MAX_BYTES ((size_t)512 << 10)   /* ... each at most this large */
 #define PREALLOC_MAX_BYTES (UINT64_C(1) << 30)   /* larger segments grow past this by appending */
 #define ZERO_CHUNK (1 << 20)                     /* zero-fill write size */
 #define FIRST_PREALLOC_BYTES (UINT64_C(8) << 20) /* the segment made while opening */
@@ -210,6 +211,37 @@ static int item_wait(struct witem *it)
     return it->rc;
 }
 
+/*
+ * Record buffers. A request's records are tens of KB; taking fresh memory
+ * for each costs page faults (glibc returns freed top-of-heap memory to the
+ * kernel), so finished buffers are kept, LIFO and bounded (WAL_BUF_POOL ×
+ * BUF_POOL_MAX_BYTES = 16 MiB at most), for the next requests.
+ */
+static void buf_take(struct wal *w, struct wbuf *b)
+{
+    pthread_mutex_lock(&w->pool_lock);
+    if (w->npool)
+        *b = w->pool[--w->npool];
+    pthread_mutex_unlock(&w->pool_lock);
+    b->len = 0;
+}
+
+static void buf_give(struct wal *w, struct wbuf *b)
+{
+    if (b->p && b->cap <= BUF_POOL_MAX_BYTES) {
+        pthread_mutex_lock(&w->pool_lock);
+        bool kept = w->npool < WAL_BUF_POOL;
+        if (kept)
+            w->pool[w->npool++] = *b;
+        pthread_mutex_unlock(&w->pool_lock);
+        if (kept) {
+            *b = (struct wbuf){0};
+            return;
+        }
+    }
+    wal__wbuf_free(b);
+}
+
 void wal__item_free(struct witem *it)
 {
     if (!it)
@@ -221,7 +253,10 @@ void wal__item_free(struct witem *it)
             xfree(it->ents[i]);
     xfree(it->ents);
     xfree(it->batches);
-    wal__wbuf_free(&it->buf);
+    if (it->kind == WITEM_DATA)
+        buf_give(it->wal, &it->buf);
+    else
+        wal__wbuf_free(&it->buf);
     xfree(it);
 }
 
@@ -1246,6 +1281,9 @@ static void wal_free(struct wal *w)
     pthread_cond_destroy(&w->done_cv);
     pthread_cond_destroy(&w->sync_cv);
     pthread_cond_destroy(&w->prep_cv);
+    for (size_t i = 0; i < w->npool; i++)
+        wal__wbuf_free(&w->pool[i]);
+    pthread_mutex_destroy(&w->pool_lock);
     xfree(w->dir);
     xfree(w);
 }
@@ -1279,6 +1317,7 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
     atomic_init(&w->fault_write_fail, faults_enabled("wal_write_fail"));
     atomic_init(&w->fault_fsync_delay_ms, faults_value("fsync_delay_ms", 0));
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->pool_lock, NULL);
     cond_init_mono(&w->work_cv);
     cond_init_mono(&w->done_cv);
     cond_init_mono(&w->sync_cv);
@@ -1488,6 +1527,7 @@ int wal_prepare(struct wal *w, struct batch *const *batches, size_t n, struct wa
         return rc;
     }
     /* Serialisation runs here, on the request thread, outside the lock. */
+    buf_take(w, &it->buf);
     for (size_t i = 0; i < it->nbatches; i++)
         walrec_data_append(&it->buf, it->lsn0 + i, it->batches[i]);
     *out = (struct wal_ticket *)it;
