@@ -28,9 +28,12 @@
  *                          ▼
  *                       dropped (counted, logged ERROR)
  *
- * A take moves every retry and buffered entry of the key to in_flight, so the
- * front section is uniform (all in flight, or all awaiting retry) and always
- * has lower seqs than the buffered section. One flush per key at a time keeps
+ * A take moves a prefix of the key's entries — retries first, then buffered
+ * ones, at most take_cap rows (see take_key; all of them unless flushes of
+ * the key timed out) — to in_flight, so the front section is uniform (all in
+ * flight, or all awaiting retry) and always has lower seqs than the buffered
+ * section. Retries that did not fit a smaller take count as buffered again
+ * (keeping their attempt counts). One flush per key at a time keeps
  * order and makes the re-queue a state change of the front section.
  *
  * Invariants (colbuf_invariants_ok checks them):
@@ -90,9 +93,10 @@ struct colbuf_key {
     size_t front_rows, front_bytes;
     size_t buf_rows, buf_bytes;
 
-    bool in_flight; /* a worker holds a take of the front section */
-    bool queued;    /* on the due queue */
-    bool forced;    /* a flush request wants this key written now */
+    bool in_flight;  /* a worker holds a take of the front section */
+    bool queued;     /* on the due queue */
+    bool forced;     /* a flush request wants this key written now */
+    size_t take_cap; /* rows one take may hold (take_key); 0 = take_cap_max */
     uint32_t consecutive_failures;
     int64_t retry_at_ms; /* back-off end (monotonic), valid while nfront && !in_flight */
 
@@ -621,15 +625,50 @@ out_nolock:
 
 /* ---- flush workers ------------------------------------------------------ */
 
+/*
+ * Rows per flush. A take that held everything a key buffers could, with a
+ * large ingestion.buffer_hard_limit, outlast flush_timeout_seconds, fail, and
+ * be retried with the same rows forever. So a take holds at most take_cap
+ * rows (whole batches, at least one): the hard limit at first (everything
+ * the key holds), halved after each flush of the key that ran out of time
+ * (RC_TIMEOUT) and doubled back after each success. Other failures (storage
+ * errors) leave it alone.
+ * What stays behind keeps its age and the key's `forced` flag, so it is due
+ * again as soon as the take completes.
+ */
+static size_t take_cap_max(const struct colbuf *cb)
+{
+    return cb->limits.hard_limit_rows ? cb->limits.hard_limit_rows : SIZE_MAX;
+}
+
+static void take_cap_update(const struct colbuf *cb, struct colbuf_key *k, int write_rc)
+{
+    size_t cap = k->take_cap ? k->take_cap : take_cap_max(cb);
+    if (write_rc == RC_TIMEOUT)
+        cap = cap > 1 ? cap / 2 : 1;
+    else if (write_rc == RC_OK)
+        cap = cap < take_cap_max(cb) / 2 ? cap * 2 : take_cap_max(cb);
+    k->take_cap = cap;
+}
+
 static void take_key(struct colbuf *cb, struct colbuf_key *k, struct colbuf_take *out)
 {
     ASSERT_HELD(cb);
-    k->forced = false;
+    size_t cap = k->take_cap ? k->take_cap : take_cap_max(cb);
+    size_t total_rows = k->front_rows + k->buf_rows, total_bytes = k->front_bytes + k->buf_bytes;
+    size_t n = 0, rows = 0, bytes = 0;
+    while (n < k->nents && (n == 0 || rows + k->ents[n].rows <= cap)) {
+        rows += k->ents[n].rows;
+        bytes += k->ents[n].bytes;
+        n++;
+    }
+    k->forced = k->forced && n < k->nents;
     k->in_flight = true;
-    k->nfront = k->nents;
-    k->front_rows += k->buf_rows;
-    k->front_bytes += k->buf_bytes;
-    k->buf_rows = k->buf_bytes = 0;
+    k->nfront = n;
+    k->front_rows = rows;
+    k->front_bytes = bytes;
+    k->buf_rows = total_rows - rows;
+    k->buf_bytes = total_bytes - bytes;
 
     memset(out, 0, sizeof(*out));
     out->key = k;
@@ -737,6 +776,7 @@ void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc, 
         k->front_rows = k->front_bytes = 0;
         k->consecutive_failures = 0;
         k->retry_at_ms = 0;
+        take_cap_update(cb, k, RC_OK);
     } else {
         const size_t L = cb->limits.hard_limit_rows;
         uint32_t limit = cb->retry.retry_limit;
@@ -782,6 +822,7 @@ void colbuf_complete(struct colbuf *cb, struct colbuf_take *take, int write_rc, 
         metric_add(m.dropped, dropped);
         k->consecutive_failures++;
         k->retry_at_ms = now + backoff_ms(cb, k->consecutive_failures);
+        take_cap_update(cb, k, write_rc);
     }
     buffered_after = k->buf_rows;
     if (k->nents == 0)

@@ -6,6 +6,8 @@
  * by the test itself (colbuf_take_ready / colbuf_complete), so every step is
  * deterministic; the threaded paths are in tests/unit/flush/test_flusher.c.
  */
+#include <pthread.h>
+
 #include "test_helpers.h"
 
 #include "buffer/colbuf.h"
@@ -351,6 +353,72 @@ static void test_requeue_ahead_of_newer_rows(void **state)
     colbuf_free(&cb);
 }
 
+static void *flush_all_thread(void *arg)
+{
+    struct errbuf eb;
+    errbuf_clear(&eb);
+    uint64_t records = 0;
+    int rc = colbuf_flush_wait(arg, NULL, NULL, 10000, &records, &eb);
+    return rc == RC_OK && records == 40 ? arg : NULL;
+}
+
+/* A take holds everything a key has until a flush of the key runs out of
+ * time: each RC_TIMEOUT halves the rows the next take may hold (never less
+ * than one batch), each success doubles them back up to the hard limit, and
+ * the rows left behind are due again at once when a flush was requested. */
+static void test_take_cap_and_timeout_shrink(void **state)
+{
+    (void)state;
+    struct colbuf *cb = mkbuf(10, 60000, 40, BIG, 0, 1, 1);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(admit1(cb, "db", "m", 5, NULL), RC_OK);
+    struct colbuf_take t;
+    size_t expect_fail[] = {40, 20, 10, 5, 5}; /* the last: one batch, cap 2 */
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(colbuf_take_ready(cb, 2000, &t), RC_OK);
+        assert_int_equal(t.rows, expect_fail[i]);
+        colbuf_complete(cb, &t, RC_TIMEOUT, "flush: deadline passed", NULL, NULL);
+        assert_true(colbuf_invariants_ok(cb));
+        assert_int_equal(held(cb, "db", "m"), 40);
+    }
+    /* Other failures leave the cap (1 row: one batch a take). */
+    assert_int_equal(colbuf_take_ready(cb, 2000, &t), RC_OK);
+    assert_int_equal(t.rows, 5);
+    colbuf_complete(cb, &t, RC_IO, "disk", NULL, NULL);
+    /* Successes double it: 2, 4, 8 (one batch each), 16 rows. */
+    size_t expect_ok[] = {5, 5, 5, 5, 15};
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(colbuf_take_ready(cb, 2000, &t), RC_OK);
+        assert_int_equal(t.rows, expect_ok[i]);
+        colbuf_complete(cb, &t, RC_OK, NULL, NULL, NULL);
+        assert_true(colbuf_invariants_ok(cb));
+    }
+    /* 5 rows left: below buffer_size and young, so not due by themselves. */
+    assert_int_equal(held(cb, "db", "m"), 5);
+    assert_int_equal(colbuf_take_ready(cb, 0, &t), RC_TIMEOUT);
+    /* A flush request writes everything, one capped take after another. */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(admit1(cb, "db", "m", 5, NULL), RC_OK);
+    struct colbuf_take t1;
+    assert_int_equal(colbuf_take_ready(cb, 0, &t1), RC_OK); /* >= buffer_size: due */
+    assert_int_equal(t1.rows, 30);                          /* cap 32 after the last success */
+    colbuf_complete(cb, &t1, RC_TIMEOUT, "flush: deadline passed", NULL, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flush_all_thread, cb), 0);
+    size_t taken = 0;
+    for (size_t cap = 16; taken < 40; cap *= 2) {
+        assert_int_equal(colbuf_take_ready(cb, 5000, &t), RC_OK);
+        assert_true(t.rows <= cap);
+        taken += t.rows;
+        colbuf_complete(cb, &t, RC_OK, NULL, NULL, NULL);
+    }
+    void *ret = NULL;
+    pthread_join(th, &ret);
+    assert_ptr_equal(ret, cb);
+    assert_int_equal(held(cb, "db", "m"), 0);
+    colbuf_free(&cb);
+}
+
 static void test_backoff_timing(void **state)
 {
     (void)state;
@@ -664,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_flush_at_row_threshold),
         cmocka_unit_test(test_flush_at_age),
         cmocka_unit_test(test_requeue_ahead_of_newer_rows),
+        cmocka_unit_test(test_take_cap_and_timeout_shrink),
         cmocka_unit_test(test_backoff_timing),
         cmocka_unit_test(test_default_backoff_is_one_second),
         cmocka_unit_test(test_retry_limit_drops_and_counts),
