@@ -20,31 +20,15 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-static double cpu_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
-static size_t arg(int argc, char **argv, int i, size_t dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end = NULL;
-    unsigned long long v = strtoull(argv[i], &end, 10);
-    if (!end || *end || v == 0) {
-        fprintf(stderr, "usage: bench_lp [lines] [series] [rounds]\n");
-        exit(2);
-    }
-    return (size_t)v;
-}
+#define USAGE "bench_lp [lines] [series] [rounds]"
 
 int main(int argc, char **argv)
 {
-    size_t nlines = arg(argc, argv, 1, 1000000);
-    size_t nseries = arg(argc, argv, 2, 1000);
-    size_t rounds = arg(argc, argv, 3, 3);
+    size_t nlines = bench_arg(argc, argv, 1, 1000000, USAGE);
+    size_t nseries = bench_arg(argc, argv, 2, 1000, USAGE);
+    size_t rounds = bench_arg(argc, argv, 3, 3, USAGE);
 
     size_t cap = nlines * 128 + 1;
     char *body = xmalloc(cap);
@@ -73,13 +57,13 @@ int main(int argc, char **argv)
     struct lp_result r;
     for (size_t k = 0; k < rounds; k++) {
         int64_t t0 = time_mono_ns();
-        double c0 = cpu_secs();
+        double c0 = bench_thread_cpu_secs();
         if (lp_parse(body, len, &o, &r) != RC_OK) {
             fprintf(stderr, "lp_parse failed\n");
             return 1;
         }
         double secs = (double)(time_mono_ns() - t0) / 1e9;
-        double csecs = cpu_secs() - c0;
+        double csecs = bench_thread_cpu_secs() - c0;
         if (secs < best)
             best = secs;
         if (csecs < best_cpu)

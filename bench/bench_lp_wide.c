@@ -30,25 +30,9 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-static double cpu_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
-static size_t arg(int argc, char **argv, int i, size_t dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end = NULL;
-    unsigned long long v = strtoull(argv[i], &end, 10);
-    if (!end || *end || v == 0) {
-        fprintf(stderr, "usage: bench_lp_wide [lines] [hosts] [rounds]\n");
-        exit(2);
-    }
-    return (size_t)v;
-}
+#define USAGE "bench_lp_wide [lines] [hosts] [rounds]"
 
 /* Deterministic generator (xorshift64*), so every run parses the same bytes. */
 static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
@@ -74,9 +58,9 @@ static const char *const fields[] = {
 
 int main(int argc, char **argv)
 {
-    size_t nlines = arg(argc, argv, 1, 100000);
-    size_t nhosts = arg(argc, argv, 2, 100);
-    size_t rounds = arg(argc, argv, 3, 5);
+    size_t nlines = bench_arg(argc, argv, 1, 100000, USAGE);
+    size_t nhosts = bench_arg(argc, argv, 2, 100, USAGE);
+    size_t rounds = bench_arg(argc, argv, 3, 5, USAGE);
 
     /* Per-host tag section: fixed for the host, like TSBS. */
     char **tagsec = xmalloc(nhosts * sizeof(char *));
@@ -130,13 +114,13 @@ int main(int argc, char **argv)
     struct lp_result r;
     for (size_t k = 0; k < rounds; k++) {
         int64_t t0 = time_mono_ns();
-        double c0 = cpu_secs();
+        double c0 = bench_thread_cpu_secs();
         if (lp_parse(body, len, &o, &r) != RC_OK) {
             fprintf(stderr, "lp_parse failed\n");
             return 1;
         }
         double secs = (double)(time_mono_ns() - t0) / 1e9;
-        double csecs = cpu_secs() - c0;
+        double csecs = bench_thread_cpu_secs() - c0;
         if (secs < best)
             best = secs;
         if (csecs < best_cpu)

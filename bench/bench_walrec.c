@@ -21,33 +21,17 @@
 #include "ingest/lp.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+
+#include "bench_util.h"
 #include "wal/wal_internal.h"
 
-static double cpu_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t arg(int argc, char **argv, int i, size_t dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end = NULL;
-    unsigned long long v = strtoull(argv[i], &end, 10);
-    if (!end || *end || v == 0) {
-        fprintf(stderr, "usage: bench_walrec [rows_per_request] [hosts] [rounds]\n");
-        exit(2);
-    }
-    return (size_t)v;
-}
+#define USAGE "bench_walrec [rows_per_request] [hosts] [rounds]"
 
 int main(int argc, char **argv)
 {
-    size_t nrows = arg(argc, argv, 1, 500);
-    size_t nhosts = arg(argc, argv, 2, 20);
-    size_t rounds = arg(argc, argv, 3, 2000);
+    size_t nrows = bench_arg(argc, argv, 1, 500, USAGE);
+    size_t nhosts = bench_arg(argc, argv, 2, 20, USAGE);
+    size_t rounds = bench_arg(argc, argv, 3, 2000, USAGE);
 
     size_t cap = nrows * 400 + 1, len = 0;
     char *body = xmalloc(cap);
@@ -77,14 +61,14 @@ int main(int argc, char **argv)
     double enc_best = 1e30, dec_best = 1e30;
     size_t rec_bytes = 0;
     for (int pass = 0; pass < 3; pass++) {
-        double c0 = cpu_secs();
+        double c0 = bench_thread_cpu_secs();
         for (size_t k = 0; k < rounds; k++) {
             w.len = 0;
             walrec_data_append(&w, 1, b);
         }
-        double enc = (cpu_secs() - c0) / (double)rounds;
+        double enc = (bench_thread_cpu_secs() - c0) / (double)rounds;
         rec_bytes = w.len;
-        c0 = cpu_secs();
+        c0 = bench_thread_cpu_secs();
         for (size_t k = 0; k < rounds; k++) {
             struct batch *d = NULL;
             if (walrec_batch_decode(w.p + WAL_REC_HDR_BYTES + 8, w.len - WAL_REC_HDR_BYTES - 8, &d,
@@ -94,7 +78,7 @@ int main(int argc, char **argv)
             }
             batch_unref(&d);
         }
-        double dec = (cpu_secs() - c0) / (double)rounds;
+        double dec = (bench_thread_cpu_secs() - c0) / (double)rounds;
         if (enc < enc_best)
             enc_best = enc;
         if (dec < dec_best)

@@ -19,29 +19,12 @@
 #include <string.h>
 
 #include "codec/codec.h"
-#include "util/log.h"
+#include "fuzz_common.h"
 #include "util/mem.h"
 
 #define CAP_BYTES ((size_t)64 * 1024)
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_codec: check failed: %s (line %d)\n", #cond, __LINE__);          \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_configure(LOG_ERROR, LOG_FORMAT_TEXT, 0);
-    return 0;
-}
+FUZZ_QUIET_LOGS
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -19,28 +19,11 @@
 #include <string.h>
 
 #include "ingest/batch.h"
-#include "util/log.h"
+#include "fuzz_common.h"
 #include "util/mem.h"
 #include "wal/wal_internal.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_walrec: check failed: %s (line %d)\n", #cond, __LINE__);         \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_configure(LOG_ERROR, LOG_FORMAT_TEXT, 0);
-    return 0;
-}
+FUZZ_QUIET_LOGS
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

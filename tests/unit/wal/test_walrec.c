@@ -130,27 +130,35 @@ static void test_crc32c_vectors(void **state)
 
 /* ---- batches ----------------------------------------------------------------------- */
 
+/* Encodes b, decodes it, checks equality and that re-encoding is identical;
+ * returns the encoded size. */
+static size_t roundtrip(const struct batch *b)
+{
+    struct wbuf w = {0};
+    walrec_batch_encode(&w, b);
+    struct batch *d = NULL;
+    struct errbuf eb;
+    errbuf_clear(&eb);
+    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, &eb), RC_OK);
+    assert_batches_equal(b, d);
+    struct wbuf w2 = {0};
+    walrec_batch_encode(&w2, d);
+    assert_int_equal(w.len, w2.len);
+    assert_memory_equal(w.p, w2.p, w.len);
+    size_t n = w.len;
+    wal__wbuf_free(&w);
+    wal__wbuf_free(&w2);
+    batch_unref(&d);
+    return n;
+}
+
 static void test_batch_roundtrip_every_type(void **state)
 {
     (void)state;
     size_t sizes[] = {1, 7, 8, 9, 64, 100};
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         struct batch *b = sample_batch(sizes[k], (unsigned)k);
-        struct wbuf w = {0};
-        walrec_batch_encode(&w, b);
-        struct batch *d = NULL;
-        struct errbuf eb;
-        errbuf_clear(&eb);
-        assert_int_equal(walrec_batch_decode(w.p, w.len, &d, &eb), RC_OK);
-        assert_batches_equal(b, d);
-        /* Decoding the re-encoding gives the same bytes. */
-        struct wbuf w2 = {0};
-        walrec_batch_encode(&w2, d);
-        assert_int_equal(w.len, w2.len);
-        assert_memory_equal(w.p, w2.p, w.len);
-        wal__wbuf_free(&w);
-        wal__wbuf_free(&w2);
-        batch_unref(&d);
+        roundtrip(b);
         batch_unref(&b);
     }
 }
@@ -216,28 +224,6 @@ static void test_batch_decode_truncated_and_garbage(void **state)
     batch_unref(&two);
     wal__wbuf_free(&w);
     batch_unref(&b);
-}
-
-/* Encodes b, decodes it, checks equality and that re-encoding is identical;
- * returns the encoded size. */
-static size_t roundtrip(const struct batch *b)
-{
-    struct wbuf w = {0};
-    walrec_batch_encode(&w, b);
-    struct batch *d = NULL;
-    struct errbuf eb;
-    errbuf_clear(&eb);
-    assert_int_equal(walrec_batch_decode(w.p, w.len, &d, &eb), RC_OK);
-    assert_batches_equal(b, d);
-    struct wbuf w2 = {0};
-    walrec_batch_encode(&w2, d);
-    assert_int_equal(w.len, w2.len);
-    assert_memory_equal(w.p, w2.p, w.len);
-    size_t n = w.len;
-    wal__wbuf_free(&w);
-    wal__wbuf_free(&w2);
-    batch_unref(&d);
-    return n;
 }
 
 /* Offset of the first byte after column `name`'s validity bitmap in an
