@@ -43,9 +43,11 @@ static int free_port(void)
 
 pid_t arc_spawn(struct arc_proc *p, const char *const *env, const char *const *argv_extra)
 {
-    const char *bin = getenv("ARC_BIN");
-    if (!bin)
-        bin = "./build/arc";
+    const char *bin_env = getenv("ARC_BIN");
+    /* The child changes directory before exec: resolve a relative path now. */
+    char bin[4096];
+    if (!realpath(bin_env ? bin_env : "./build/arc", bin))
+        snprintf(bin, sizeof(bin), "%s", bin_env ? bin_env : "./build/arc");
     if (!p->dir[0]) {
         snprintf(p->dir, sizeof(p->dir), "/tmp/arc-itest-XXXXXX");
         if (!mkdtemp(p->dir)) {
