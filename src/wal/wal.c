@@ -251,8 +251,10 @@ void wal__item_free(struct witem *it)
     if (it->kind == WITEM_FLUSHED)
         for (size_t i = 0; i < it->nents; i++)
             xfree(it->ents[i]);
-    xfree(it->ents);
-    xfree(it->batches);
+    if (it->ents != &it->ent1)
+        xfree(it->ents);
+    if (it->batches != &it->batch1)
+        xfree(it->batches);
     if (it->kind == WITEM_DATA)
         buf_give(it->wal, &it->buf);
     else
@@ -1489,7 +1491,7 @@ int wal_prepare(struct wal *w, struct batch *const *batches, size_t n, struct wa
     if (k == 0)
         return RC_OK;
     struct witem *it = wal__item_new(w, WITEM_DATA, true);
-    it->batches = xmalloc(k * sizeof(*it->batches));
+    it->batches = k == 1 ? &it->batch1 : xmalloc(k * sizeof(*it->batches));
     for (size_t i = 0; i < n; i++)
         if (batches[i] && batches[i]->nrows)
             it->batches[it->nbatches++] = batches[i];
@@ -1542,7 +1544,8 @@ int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
     *tp = NULL;
     struct wal *w = it->wal;
     /* Entries are allocated before taking the lock. */
-    it->ents = xcalloc(it->nbatches, sizeof(*it->ents));
+    it->ent1 = NULL;
+    it->ents = it->nbatches == 1 ? &it->ent1 : xcalloc(it->nbatches, sizeof(*it->ents));
     it->nents = it->nbatches;
     for (size_t i = 0; i < it->nbatches; i++) {
         if (!it->batches[i]->seq)

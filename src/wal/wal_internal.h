@@ -297,6 +297,8 @@ struct witem {
     uint64_t lsn0;      /* DATA: first LSN */
     struct went **ents; /* DATA: created at commit; FLUSHED: to retire */
     size_t nents;
+    struct batch *batch1; /* batches/ents of a one-batch request (most of them) */
+    struct went *ent1;
     struct wseg *seg; /* writer: segment the records went to */
     bool waited;      /* someone waits for done (else the writer frees it) */
     sem_t sem;        /* waited items: posted by the writer when done, so a

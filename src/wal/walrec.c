@@ -199,7 +199,18 @@ static int get_lsn_list(struct rbuf *r, uint64_t **out, size_t *nout)
 #define DICT_MAX 65535u
 #define DICT_MIN_VALUES 8
 #define REF_CACHE_BITS_MAX 10 /* direct-mapped heap ref → entry cache: ≤ 1024 slots */
+#define DICT_SMALL 64         /* columns of up to this many values use no heap */
 
+struct dict_ref {
+    struct bstr ref;
+    uint32_t id;
+    uint32_t gen; /* valid for the column being built if == dict.gen */
+};
+
+/* Scratch of one walrec_batch_encode call, reused column after column. The
+ * arrays start in the struct itself (on the caller's stack): small requests
+ * encode without allocating. dict_grow replaces one by heap memory when a
+ * column needs more. */
 struct dict {
     uint32_t *slots; /* open addressing: entry index + 1, 0 = empty */
     size_t slots_cap;
@@ -210,21 +221,52 @@ struct dict {
     size_t n; /* distinct values */
     /* Rows of one series share their tags' heap bytes, so most values are
      * found by their (offset, length) here without hashing their bytes. */
-    struct dict_ref {
-        struct bstr ref;
-        uint32_t id;
-        uint32_t gen; /* valid for the column being built if == gen below */
-    } * cache;
+    struct dict_ref *cache;
     size_t cache_cap;
     uint32_t gen; /* one per dict_build call: no clearing between columns */
+    uint32_t small_slots[2 * DICT_SMALL];
+    struct bstr small_ents[DICT_SMALL / 2];
+    uint16_t small_idx[DICT_SMALL];
+    struct dict_ref small_cache[2 * DICT_SMALL];
 };
+
+static void dict_init(struct dict *d)
+{
+    d->slots = d->small_slots;
+    d->slots_cap = 2 * DICT_SMALL;
+    d->ents = d->small_ents;
+    d->ents_cap = DICT_SMALL / 2;
+    d->idx = d->small_idx;
+    d->idx_cap = DICT_SMALL;
+    d->cache = d->small_cache;
+    d->cache_cap = 2 * DICT_SMALL;
+    memset(d->small_cache, 0, sizeof(d->small_cache));
+    d->gen = 0;
+    d->n = 0;
+}
+
+/* Makes *arr (now *cap elements, `inline_arr` if not yet grown) hold at
+ * least `need` elements of `size` bytes; contents are not kept. */
+static void dict_grow(void **arr, size_t *cap, void *inline_arr, size_t need, size_t size)
+{
+    if (*cap >= need)
+        return;
+    if (*arr != inline_arr)
+        xfree(*arr);
+    *arr = xmalloc(need * size);
+    *cap = need;
+}
 
 static void dict_free(struct dict *d)
 {
-    xfree(d->slots);
-    xfree(d->ents);
-    xfree(d->idx);
-    xfree(d->cache);
+    if (d->slots != d->small_slots)
+        xfree(d->slots);
+    if (d->ents != d->small_ents)
+        xfree(d->ents);
+    if (d->idx != d->small_idx)
+        xfree(d->idx);
+    if (d->cache != d->small_cache)
+        xfree(d->cache);
 }
 
 static uint32_t str_hash(const char *s, size_t n)
@@ -258,27 +300,17 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
     size_t cap = 16;
     while (cap < limit * 2)
         cap *= 2;
-    if (d->slots_cap < cap) {
-        xfree(d->slots);
-        d->slots = xmalloc(cap * sizeof(*d->slots));
-        d->slots_cap = cap;
-    }
+    dict_grow((void **)&d->slots, &d->slots_cap, d->small_slots, cap, sizeof(*d->slots));
     memset(d->slots, 0, cap * sizeof(*d->slots));
-    if (d->ents_cap < limit) {
-        d->ents = xrealloc(d->ents, limit * sizeof(*d->ents));
-        d->ents_cap = limit;
-    }
-    if (d->idx_cap < nv) {
-        d->idx = xrealloc(d->idx, nv * sizeof(*d->idx));
-        d->idx_cap = nv;
-    }
+    dict_grow((void **)&d->ents, &d->ents_cap, d->small_ents, limit, sizeof(*d->ents));
+    dict_grow((void **)&d->idx, &d->idx_cap, d->small_idx, nv, sizeof(*d->idx));
     unsigned bits = 4;
     while (bits < REF_CACHE_BITS_MAX && ((size_t)1 << bits) < 2 * nv)
         bits++;
     if (d->cache_cap < ((size_t)1 << bits)) {
-        xfree(d->cache);
-        d->cache_cap = (size_t)1 << bits;
-        d->cache = xcalloc(d->cache_cap, sizeof(*d->cache));
+        dict_grow((void **)&d->cache, &d->cache_cap, d->small_cache, (size_t)1 << bits,
+                  sizeof(*d->cache));
+        memset(d->cache, 0, d->cache_cap * sizeof(*d->cache));
         d->gen = 0;
     }
     uint32_t gen = ++d->gen; /* never 0, the calloc'ed value */
@@ -379,7 +411,8 @@ void walrec_batch_encode(struct wbuf *w, const struct batch *b)
     wal__wbuf_u32(w, (uint32_t)b->ncols);
     wal__wbuf_put(w, b->time_us, nrows * sizeof(int64_t));
 
-    struct dict d = {0};
+    struct dict d;
+    dict_init(&d);
     for (size_t i = 0; i < b->ncols; i++) {
         const struct batch_col *c = &b->cols[i];
         size_t nv = c->type == COL_STRING ? count_valid(c, nrows) : 0;
