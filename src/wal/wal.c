@@ -1191,6 +1191,7 @@ static void *syncer_main(void *arg)
     struct wal *w = arg;
     pthread_setname_np(pthread_self(), "arc-wal-sync");
     uint64_t synced = 0;
+    bool first = true;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         if (!w->syncer_stop) {
@@ -1218,6 +1219,12 @@ static void *syncer_main(void *arg)
                 set_degraded(w, "fdatasync failed", errno);
             close(fd);
         }
+        /* Segments are created (and renamed into place) without a directory
+         * sync in this mode; make their names durable too, or an OS crash
+         * could lose a whole segment rather than the last interval. */
+        if ((first || nfds) && fsync(w->dirfd) != 0)
+            set_degraded(w, "directory sync failed", errno);
+        first = false;
         synced = written;
         if (stop)
             break;
