@@ -238,9 +238,8 @@ static void dict_init(struct dict *d)
     d->ents_cap = DICT_SMALL / 2;
     d->idx = d->small_idx;
     d->idx_cap = DICT_SMALL;
-    d->cache = d->small_cache;
-    d->cache_cap = 2 * DICT_SMALL;
-    memset(d->small_cache, 0, sizeof(d->small_cache));
+    d->cache = NULL; /* set up by the first dict_build: batches without */
+    d->cache_cap = 0; /* repeated strings never pay for clearing it */
     d->gen = 0;
     d->n = 0;
 }
@@ -307,13 +306,18 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
     unsigned bits = 4;
     while (bits < REF_CACHE_BITS_MAX && ((size_t)1 << bits) < 2 * nv)
         bits++;
+    if (!d->cache) {
+        d->cache = d->small_cache;
+        d->cache_cap = 2 * DICT_SMALL;
+        memset(d->small_cache, 0, sizeof(d->small_cache));
+    }
     if (d->cache_cap < ((size_t)1 << bits)) {
         dict_grow((void **)&d->cache, &d->cache_cap, d->small_cache, (size_t)1 << bits,
                   sizeof(*d->cache));
         memset(d->cache, 0, d->cache_cap * sizeof(*d->cache));
         d->gen = 0;
     }
-    uint32_t gen = ++d->gen; /* never 0, the calloc'ed value */
+    uint32_t gen = ++d->gen; /* never 0, the cleared value */
     d->n = 0;
     size_t k = 0;
     for (size_t r = 0; r < nrows; r++) {
