@@ -252,26 +252,26 @@ static double uptime_fn(void *ctx)
     return (double)(time_mono_ns() - atomic_load(&process_start_mono_ns)) / 1e9;
 }
 
+/* This process's /proc figures, or false (the gauge then reads NaN). */
+static bool read_self(struct collector_process *p)
+{
+    struct errbuf eb;
+    errbuf_clear(&eb);
+    return collector_read_process(NULL, p, &eb) == RC_OK;
+}
+
 static double rss_fn(void *ctx)
 {
     (void)ctx;
     struct collector_process p;
-    struct errbuf eb;
-    errbuf_clear(&eb);
-    if (collector_read_process(NULL, &p, &eb) != RC_OK)
-        return NAN;
-    return (double)p.rss_bytes;
+    return read_self(&p) ? (double)p.rss_bytes : NAN;
 }
 
 static double threads_fn(void *ctx)
 {
     (void)ctx;
     struct collector_process p;
-    struct errbuf eb;
-    errbuf_clear(&eb);
-    if (collector_read_process(NULL, &p, &eb) != RC_OK)
-        return NAN;
-    return (double)p.threads;
+    return read_self(&p) ? (double)p.threads : NAN;
 }
 
 static double allocated_fn(void *ctx)
