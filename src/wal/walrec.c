@@ -238,7 +238,7 @@ static void dict_init(struct dict *d)
     d->ents_cap = DICT_SMALL / 2;
     d->idx = d->small_idx;
     d->idx_cap = DICT_SMALL;
-    d->cache = NULL; /* set up by the first dict_build: batches without */
+    d->cache = NULL;  /* set up by the first dict_build: batches without */
     d->cache_cap = 0; /* repeated strings never pay for clearing it */
     d->gen = 0;
     d->n = 0;
