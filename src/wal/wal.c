@@ -461,8 +461,9 @@ static void remove_stale_spares(struct wal *w)
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         if (n > plen + slen && !strncmp(de->d_name, SPARE_PREFIX, plen) &&
-            !strcmp(de->d_name + n - slen, SPARE_SUFFIX))
-            unlinkat(w->dirfd, de->d_name, 0);
+            !strcmp(de->d_name + n - slen, SPARE_SUFFIX) && unlinkat(w->dirfd, de->d_name, 0) != 0)
+            log_warn("wal", "cannot remove stale spare segment path=%s/%s err=%s", w->dir,
+                     de->d_name, strerror(errno));
     }
     closedir(d);
 }
