@@ -299,43 +299,51 @@ static int get_locked(struct cq_store *s, int64_t id, struct cq_def *out, struct
 
 /* ---- API -------------------------------------------------------------------- */
 
+/* Runs an INSERT or UPDATE that binds every definition column from ?1,
+ * `now` as ?12 and `last` (created_at or the id) as ?13; a UNIQUE violation
+ * on the name is RC_EXISTS. Caller holds s->lock. */
+static int write_definition_locked(struct cq_store *s, const char *sql, const struct cq_def *d,
+                                   const char *tags, int64_t now, int64_t last, const char *what,
+                                   struct errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = RC_OK;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(s, eb, "prepare");
+    } else {
+        bind_definition(st, 1, d, tags);
+        sqlite3_bind_int64(st, 12, now);
+        sqlite3_bind_int64(st, 13, last);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_CONSTRAINT)
+            rc = errbuf_set(eb, RC_EXISTS, "Continuous query '%s' already exists", d->name);
+        else if (step != SQLITE_DONE)
+            rc = db_err(s, eb, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int cq_store_create(struct cq_store *s, struct cq_def *d, struct errbuf *eb)
 {
     char *tags = tags_json(d);
     int64_t now = time_now_us();
-    int rc = RC_OK;
-    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO cq_definitions (name, description, database, "
-                           "source_measurement, destination_measurement, query, interval, "
-                           "tag_columns, retention_days, delete_source_after_days, is_active, "
-                           "created_at_us, updated_at_us) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(s, eb, "prepare");
-        goto out;
+    int rc = write_definition_locked(
+        s,
+        "INSERT INTO cq_definitions (name, description, database, source_measurement, "
+        "destination_measurement, query, interval, tag_columns, retention_days, "
+        "delete_source_after_days, is_active, created_at_us, updated_at_us) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        d, tags, now, now, "insert", eb);
+    if (rc == RC_OK) {
+        d->id = sqlite3_last_insert_rowid(s->db);
+        d->created_at_us = d->updated_at_us = now;
+        d->last_execution_time_us = CQ_TIME_NONE;
+        d->last_processed_time_us = CQ_TIME_NONE;
+        d->last_records_written = -1;
+        d->last_execution_status[0] = '\0';
     }
-    bind_definition(st, 1, d, tags);
-    sqlite3_bind_int64(st, 12, now);
-    sqlite3_bind_int64(st, 13, now);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT) {
-        rc = errbuf_set(eb, RC_EXISTS, "Continuous query '%s' already exists", d->name);
-        goto out;
-    }
-    if (step != SQLITE_DONE) {
-        rc = db_err(s, eb, "insert");
-        goto out;
-    }
-    d->id = sqlite3_last_insert_rowid(s->db);
-    d->created_at_us = d->updated_at_us = now;
-    d->last_execution_time_us = CQ_TIME_NONE;
-    d->last_processed_time_us = CQ_TIME_NONE;
-    d->last_records_written = -1;
-    d->last_execution_status[0] = '\0';
-out:
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
     xfree(tags);
     return rc;
@@ -403,44 +411,24 @@ int cq_store_update(struct cq_store *s, int64_t id, struct cq_def *d, struct err
 {
     char *tags = tags_json(d);
     int64_t now = time_now_us();
-    int rc = RC_OK;
-    sqlite3_stmt *st = NULL;
     struct cq_def cur;
     memset(&cur, 0, sizeof(cur));
     pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db,
-                           "UPDATE cq_definitions SET name = ?, description = ?, database = ?, "
-                           "source_measurement = ?, destination_measurement = ?, query = ?, "
-                           "interval = ?, tag_columns = ?, retention_days = ?, "
-                           "delete_source_after_days = ?, is_active = ?, updated_at_us = ? "
-                           "WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(s, eb, "prepare");
-        goto out;
-    }
-    bind_definition(st, 1, d, tags);
-    sqlite3_bind_int64(st, 12, now);
-    sqlite3_bind_int64(st, 13, id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT) {
-        rc = errbuf_set(eb, RC_EXISTS, "Continuous query '%s' already exists", d->name);
-        goto out;
-    }
-    if (step != SQLITE_DONE) {
-        rc = db_err(s, eb, "update");
-        goto out;
-    }
-    if (sqlite3_changes(s->db) == 0) {
+    int rc = write_definition_locked(
+        s,
+        "UPDATE cq_definitions SET name = ?, description = ?, database = ?, "
+        "source_measurement = ?, destination_measurement = ?, query = ?, interval = ?, "
+        "tag_columns = ?, retention_days = ?, delete_source_after_days = ?, is_active = ?, "
+        "updated_at_us = ? WHERE id = ?",
+        d, tags, now, id, "update", eb);
+    if (rc == RC_OK && sqlite3_changes(s->db) == 0)
         rc = errbuf_set(eb, RC_NOT_FOUND, "Continuous query %lld not found", (long long)id);
-        goto out;
-    }
-    rc = get_locked(s, id, &cur, eb);
+    if (rc == RC_OK)
+        rc = get_locked(s, id, &cur, eb);
     if (rc == RC_OK) {
         cq_def_cleanup(d);
         *d = cur;
     }
-out:
-    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
     xfree(tags);
     return rc;
