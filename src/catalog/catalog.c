@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -80,9 +81,9 @@ static int exec(struct catalog *cat, const char *sql, struct errbuf *eb)
 
 static uint32_t meas_hash(const char *db, const char *meas)
 {
-    uint32_t h = catalog__hash(db, strlen(db), CATALOG_HASH_INIT);
-    h = catalog__hash("", 1, h);
-    return catalog__hash(meas, strlen(meas), h);
+    uint32_t h = hash_fnv1a(db, strlen(db), HASH_FNV1A_INIT);
+    h = hash_fnv1a("", 1, h);
+    return hash_fnv1a(meas, strlen(meas), h);
 }
 
 static struct cat_meas *meas_find(struct catalog *cat, const char *db, const char *meas)

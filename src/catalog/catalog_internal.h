@@ -102,7 +102,4 @@ struct schema_entry **catalog__schema_take_pending(struct catalog *cat, size_t *
 void catalog__schema_restore_pending(struct catalog *cat, struct schema_entry **list, size_t n);
 void catalog__schema_free(struct catalog *cat);
 
-uint32_t catalog__hash(const void *p, size_t n, uint32_t h);
-#define CATALOG_HASH_INIT 2166136261u
-
 #endif

@@ -14,18 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
-
-uint32_t catalog__hash(const void *p, size_t n, uint32_t h)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) { /* FNV-1a */
-        h ^= s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
 
 static inline unsigned char fold(unsigned char c)
 {
@@ -47,10 +38,10 @@ static bool ci_equal(const char *a, const char *b, size_t n)
 static uint32_t key_hash(const char *db, size_t dl, const char *meas, size_t ml, const char *col,
                          size_t cl)
 {
-    uint32_t h = catalog__hash(db, dl, CATALOG_HASH_INIT);
-    h = catalog__hash("", 1, h);
-    h = catalog__hash(meas, ml, h);
-    h = catalog__hash("", 1, h);
+    uint32_t h = hash_fnv1a(db, dl, HASH_FNV1A_INIT);
+    h = hash_fnv1a("", 1, h);
+    h = hash_fnv1a(meas, ml, h);
+    h = hash_fnv1a("", 1, h);
     for (size_t i = 0; i < cl; i++) { /* FNV-1a, folded */
         h ^= fold((unsigned char)col[i]);
         h *= 16777619u;

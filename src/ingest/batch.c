@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/mem.h"
 
 #define INITIAL_ROWS 64
@@ -123,16 +124,6 @@ void batch_unref(struct batch **bp)
         batch_free(b);
 }
 
-static uint32_t hash_name(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static void index_rebuild(struct batch *b, size_t cap)
 {
     xfree(b->col_index);
@@ -140,7 +131,7 @@ static void index_rebuild(struct batch *b, size_t cap)
     memset(b->col_index, 0xff, cap * sizeof(uint32_t));
     b->col_index_cap = cap;
     for (size_t i = 0; i < b->ncols; i++) {
-        size_t slot = hash_name(b->cols[i].name, b->cols[i].name_len) & (cap - 1);
+        size_t slot = hash_fnv1a_bytes(b->cols[i].name, b->cols[i].name_len) & (cap - 1);
         while (b->col_index[slot] != INDEX_EMPTY)
             slot = (slot + 1) & (cap - 1);
         b->col_index[slot] = (uint32_t)i;
@@ -152,7 +143,7 @@ int batch_col_find(const struct batch *b, const char *name, size_t len)
     if (!b->col_index_cap)
         return -1;
     size_t mask = b->col_index_cap - 1;
-    size_t slot = hash_name(name, len) & mask;
+    size_t slot = hash_fnv1a_bytes(name, len) & mask;
     for (;;) {
         uint32_t idx = b->col_index[slot];
         if (idx == INDEX_EMPTY)
@@ -200,7 +191,7 @@ int batch_col_get(struct batch *b, const char *name, size_t len, enum col_type t
         index_rebuild(b, b->col_index_cap ? b->col_index_cap * 2 : 16);
     else {
         size_t mask = b->col_index_cap - 1;
-        size_t slot = hash_name(name, len) & mask;
+        size_t slot = hash_fnv1a_bytes(name, len) & mask;
         while (b->col_index[slot] != INDEX_EMPTY)
             slot = (slot + 1) & mask;
         b->col_index[slot] = (uint32_t)(b->ncols - 1);

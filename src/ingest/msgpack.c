@@ -71,6 +71,7 @@
 
 #include <msgpuck.h>
 
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -611,16 +612,6 @@ struct ctx {
 
 #define HASH_EMPTY UINT32_MAX
 
-static uint32_t hash_bytes(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static char *sbuf_reserve(struct ctx *x, size_t n)
 {
     if (n > x->sbuf_cap) {
@@ -670,7 +661,7 @@ static void mhash_insert(struct ctx *x, uint32_t idx)
 {
     const char *name = x->mb[idx].b->measurement;
     size_t mask = x->mhash_cap - 1;
-    size_t slot = hash_bytes(name, strlen(name)) & mask;
+    size_t slot = hash_fnv1a_bytes(name, strlen(name)) & mask;
     while (x->mhash[slot] != HASH_EMPTY)
         slot = (slot + 1) & mask;
     x->mhash[slot] = idx;
@@ -683,7 +674,7 @@ static struct mbatch *batch_for(struct ctx *x, const char *name)
     size_t len = strlen(name);
     if (x->mhash_cap) {
         size_t mask = x->mhash_cap - 1;
-        size_t slot = hash_bytes(name, len) & mask;
+        size_t slot = hash_fnv1a_bytes(name, len) & mask;
         while (x->mhash[slot] != HASH_EMPTY) {
             struct mbatch *m = &x->mb[x->mhash[slot]];
             if (strcmp(m->b->measurement, name) == 0)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "ingest/batch.h"
+#include "util/hash.h"
 
 static const uint8_t rec_magic[4] = {'A', 'R', 'C', 'R'};
 
@@ -268,16 +269,6 @@ static void dict_free(struct dict *d)
         xfree(d->cache);
 }
 
-static uint32_t str_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static size_t count_valid(const struct batch_col *c, size_t nrows)
 {
     size_t n = 0, full = nrows / 8;
@@ -332,7 +323,7 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
         }
         size_t len;
         const char *s = batch_str(b, c, r, &len);
-        size_t h = str_hash(s, len) & (cap - 1);
+        size_t h = hash_fnv1a_bytes(s, len) & (cap - 1);
         uint32_t e;
         for (;;) {
             e = d->slots[h];
