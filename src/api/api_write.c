@@ -2,15 +2,20 @@
  * api/api_write.c — ingestion endpoints (SPEC §1): line protocol on every
  * InfluxDB-compatible path, MessagePack, flush, stats and health.
  *
- * Request flow (all on the connection's HTTP thread, no disk I/O):
+ * Request flow (all on the connection's I/O thread — the routes are
+ * HTTP_EXEC_INLINE — with no disk I/O and no blocking wait):
  *
  *   api_write_begin   target database, precision, Content-Encoding (415),
  *                     body decoder with the decoded-size cap (SPEC R4)
  *   api_write_body    each wire chunk → body_decoder_feed (413 as soon as
  *                     the decoded size passes the cap)
- *   api_write_lp /    decode → batches → colbuf_admit (503 on back-pressure,
- *   api_write_msgpack nothing admitted) → 204, or 400 with the partial-write
- *                     report (valid lines are kept)
+ *   api_write_lp /    decode → batches → wal_prepare → colbuf_admit (503 on
+ *   api_write_msgpack back-pressure, nothing admitted) → wal_commit_async:
+ *                     the request is deferred (connection suspended) until
+ *                     the WAL writer reports the records written/durable
+ *   lp_finish /       (WAL off: at once) → 204, or 400 with the partial-
+ *   mp_finish         write report (valid lines are kept), or 500 if the
+ *                     WAL write failed
  */
 #include "api/api_internal.h"
 
@@ -40,11 +45,29 @@ struct write_req {
     enum lp_precision precision;
     int mp_unit; /* msgpack forced unit, 0 = infer */
     struct body_decoder *dec;
+    /* The decoded request, kept until the response (past the WAL wait). */
+    struct lp_result lp;
+    struct mpdec_result mp;
+    bool has_lp, has_mp;
+    /* Outcome of the deferred WAL commit (set on the WAL writer thread
+     * before the resume, read on the I/O thread after it). */
+    int wal_rc;
+    char wal_err[200];
 };
+
+static void write_req_release(struct write_req *w)
+{
+    if (w->has_lp)
+        lp_result_cleanup(&w->lp);
+    if (w->has_mp)
+        mpdec_result_cleanup(&w->mp);
+    w->has_lp = w->has_mp = false;
+}
 
 static void write_req_free(void *p)
 {
     struct write_req *w = p;
+    write_req_release(w);
     body_decoder_free(&w->dec);
     xfree(w);
 }
@@ -195,11 +218,39 @@ static const char *finish_body(struct http_request *req, struct write_req *w, si
     return data;
 }
 
-/* Admits decoded batches; responds 503/413/500 and returns false on failure. */
-static bool admit(struct http_request *req, struct app *app, struct batch *const *batches, size_t n)
+static void respond_admit_error(struct http_request *req, struct app *app, int rc, const char *msg)
+{
+    count_error(app);
+    int status = http_status_for_rc(rc);
+    if (rc == RC_BUSY) {
+        metric_inc(app->m_backpressure);
+        http_add_header(req, "Retry-After", "1");
+    }
+    http_respond_write_error(req, status, msg && *msg ? msg : "Write buffer unavailable");
+}
+
+/* WAL writer thread: the deferred commit is done. */
+static void wal_done(void *ctx, int rc, const char *err)
+{
+    struct http_request *req = ctx;
+    struct write_req *w = http_req_user(req);
+    w->wal_rc = rc;
+    snprintf(w->wal_err, sizeof(w->wal_err), "%s", err ? err : "");
+    http_req_resume(req);
+}
+
+enum admit_result {
+    ADMIT_FAILED,  /* responded (503/413/500) */
+    ADMIT_DONE,    /* admitted (and logged): respond now */
+    ADMIT_WAITING, /* admitted; deferred until the WAL commit, then `finish` runs */
+};
+
+/* Admits decoded batches, logging them first when the WAL is on. */
+static enum admit_result admit(struct http_request *req, struct app *app,
+                               struct batch *const *batches, size_t n, http_handler_fn finish)
 {
     if (n == 0)
-        return true;
+        return ADMIT_DONE;
     struct errbuf eb;
     errbuf_clear(&eb);
     struct wal_ticket *tk = NULL;
@@ -208,21 +259,22 @@ static bool admit(struct http_request *req, struct app *app, struct batch *const
         rc = wal_prepare(api_wal_global, batches, n, &tk, &eb);
     if (rc == RC_OK) {
         rc = colbuf_admit(app->colbuf, batches, n, &eb);
-        if (rc != RC_OK)
+        if (rc != RC_OK) {
             wal_abort(&tk);
-        else
+        } else if (tk && http_req_can_defer(req)) {
+            /* Suspend first: the WAL may finish before wal_commit_async
+             * returns, and its resume must find the request parked. */
+            http_req_defer(req, finish);
+            wal_commit_async(&tk, wal_done, req);
+            return ADMIT_WAITING;
+        } else {
             rc = wal_commit(&tk, &eb);
+        }
     }
     if (rc == RC_OK)
-        return true;
-    count_error(app);
-    int status = http_status_for_rc(rc);
-    if (rc == RC_BUSY) {
-        metric_inc(app->m_backpressure);
-        http_add_header(req, "Retry-After", "1");
-    }
-    http_respond_write_error(req, status, eb.msg[0] ? eb.msg : "Write buffer unavailable");
-    return false;
+        return ADMIT_DONE;
+    respond_admit_error(req, app, rc, eb.msg);
+    return ADMIT_FAILED;
 }
 
 static void count_accepted(struct app *app, size_t rows, size_t nbatches)
@@ -296,6 +348,29 @@ static bool first_key_full(struct app *app, const char *db, const char *body, si
     return colbuf_key_is_full(app->colbuf, db, meas);
 }
 
+/* The line-protocol request was admitted (and logged, WAL on): answer. */
+static void lp_finish(struct http_request *req)
+{
+    struct app *app = http_req_app(req);
+    struct write_req *w = http_req_user(req);
+    const struct lp_result *r = &w->lp;
+    if (w->wal_rc != RC_OK) {
+        respond_admit_error(req, app, w->wal_rc, w->wal_err);
+    } else {
+        count_accepted(app, r->rows, r->nbatches);
+        metric_add(app->m_lp_records, r->rows);
+        if (r->lines_rejected > 0) {
+            atomic_fetch_add(&app->wstats.total_lines_rejected, r->lines_rejected);
+            metric_add(app->m_lines_rejected, r->lines_rejected);
+            count_error(app);
+            respond_partial(req, r);
+        } else {
+            http_respond(req, 204, NULL, NULL, 0);
+        }
+    }
+    write_req_release(w);
+}
+
 void api_write_lp(struct http_request *req)
 {
     struct app *app = http_req_app(req);
@@ -323,37 +398,43 @@ void api_write_lp(struct http_request *req)
         .max_reported_errors = (size_t)app->cfg->ingestion.max_reported_errors,
         .schema = catalog_schema_checker(app->catalog),
     };
-    struct lp_result r;
+    struct lp_result *r = &w->lp;
+    w->has_lp = true;
     int64_t t0 = time_mono_ns();
-    int rc = lp_parse(body, len, &o, &r);
+    int rc = lp_parse(body, len, &o, r);
     metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
     if (rc != RC_OK) {
         count_error(app);
         http_respond_write_error(req, http_status_for_rc(rc), "Cannot parse request body");
-        lp_result_cleanup(&r);
+        write_req_release(w);
         return;
     }
-    if (r.lines_received == 0) {
+    if (r->lines_received == 0) {
         count_error(app);
         http_respond_write_error(req, 400, "No valid records in request");
-        lp_result_cleanup(&r);
+        write_req_release(w);
         return;
     }
-    if (!admit(req, app, r.batches, r.nbatches)) {
-        lp_result_cleanup(&r);
-        return;
+    switch (admit(req, app, r->batches, r->nbatches, lp_finish)) {
+    case ADMIT_FAILED: write_req_release(w); return;
+    case ADMIT_WAITING: return;
+    case ADMIT_DONE: lp_finish(req); return;
     }
-    count_accepted(app, r.rows, r.nbatches);
-    metric_add(app->m_lp_records, r.rows);
-    if (r.lines_rejected > 0) {
-        atomic_fetch_add(&app->wstats.total_lines_rejected, r.lines_rejected);
-        metric_add(app->m_lines_rejected, r.lines_rejected);
-        count_error(app);
-        respond_partial(req, &r);
+}
+
+/* The MessagePack request was admitted (and logged, WAL on): answer. */
+static void mp_finish(struct http_request *req)
+{
+    struct app *app = http_req_app(req);
+    struct write_req *w = http_req_user(req);
+    if (w->wal_rc != RC_OK) {
+        respond_admit_error(req, app, w->wal_rc, w->wal_err);
     } else {
+        count_accepted(app, w->mp.rows, w->mp.nbatches);
+        metric_add(app->m_mp_records, w->mp.rows);
         http_respond(req, 204, NULL, NULL, 0);
     }
-    lp_result_cleanup(&r);
+    write_req_release(w);
 }
 
 void api_write_msgpack(struct http_request *req)
@@ -373,30 +454,28 @@ void api_write_msgpack(struct http_request *req)
         .schema = catalog_schema_checker(app->catalog),
         .max_mem_bytes = 0,
     };
-    struct mpdec_result r;
-    memset(&r, 0, sizeof(r));
+    struct mpdec_result *r = &w->mp;
+    memset(r, 0, sizeof(*r));
+    w->has_mp = true;
     struct errbuf eb;
     errbuf_clear(&eb);
     int64_t t0 = time_mono_ns();
-    int rc = mpdec_decode(body, len, &o, &r, &eb);
+    int rc = mpdec_decode(body, len, &o, r, &eb);
     metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
     if (rc != RC_OK) {
         atomic_fetch_add(&app->wstats.msgpack_errors, 1);
         count_error(app);
         http_respond_write_error(req, http_status_for_rc(rc),
                                  eb.msg[0] ? eb.msg : "Invalid MessagePack body");
-        mpdec_result_cleanup(&r);
+        write_req_release(w);
         return;
     }
     atomic_fetch_add(&app->wstats.msgpack_decoded, 1);
-    if (!admit(req, app, r.batches, r.nbatches)) {
-        mpdec_result_cleanup(&r);
-        return;
+    switch (admit(req, app, r->batches, r->nbatches, mp_finish)) {
+    case ADMIT_FAILED: write_req_release(w); return;
+    case ADMIT_WAITING: return;
+    case ADMIT_DONE: mp_finish(req); return;
     }
-    count_accepted(app, r.rows, r.nbatches);
-    metric_add(app->m_mp_records, r.rows);
-    http_respond(req, 204, NULL, NULL, 0);
-    mpdec_result_cleanup(&r);
 }
 
 void api_write_flush(struct http_request *req)

@@ -3,10 +3,14 @@
  *
  * Owns: the MHD daemon, one struct http_request per request, route matching,
  * body limits, response construction and the per-route HTTP metrics.
- * Threads: MHD's accept thread and one thread per connection call in here;
- * handlers run on the connection's thread. The only shared mutable state is
- * atomic counters (in-flight requests); routes and options are read-only
- * after start.
+ * Threads: MHD's I/O threads (one event loop each) call in here for
+ * headers, body chunks, inline handlers and continuations; worker threads
+ * run the other handlers and produce streamed responses. A request is
+ * touched by one thread at a time: a worker or a deferring owner only while
+ * the connection is suspended, and the hand-over is MHD_resume_connection
+ * (a mutex, so a release/acquire pair). Shared mutable state: atomic
+ * counters, the worker queue (workers.lock) and each stream's pipe
+ * (pipe.lock); routes and options are read-only after start.
  *
  * Invariant: every request gets exactly one response. Handlers call
  * http_respond_*, which builds an MHD_Response and stores it in the request;
@@ -18,6 +22,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +39,24 @@
 #include "util/timeutil.h"
 
 #define MAX_PARAMS 8
+#define HTTP_MAX_WORKERS 256      /* ceiling of the worker pool */
+#define STOP_PARKED_WAIT_MS 10000 /* http_server_stop: wait for suspended requests */
 #define MAX_RESP_HEADERS 16
 #define NSTATUS_CLASSES 6
 
 struct route_metrics {
     struct metric *by_class[NSTATUS_CLASSES]; /* index status/100 */
+};
+
+/* The worker pool: handlers that may block run here, never on an I/O
+ * thread. Threads are started on demand up to max and live until stop. */
+struct workers {
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cv;    /* a job was queued, or stop */
+    struct http_request *head, *tail;
+    unsigned nthreads, idle, max, queued;
+    pthread_t *threads;
+    bool stop;
 };
 
 struct http_server {
@@ -53,9 +71,13 @@ struct http_server {
     int port;
     struct route_metrics *route_metrics; /* nroutes + 1 (last = unmatched) */
     struct metric *m_total, *m_success, *m_error, *m_latency, *m_rejected_too_large, *m_busy;
+    struct metric *m_workers, *m_work_queued;
     /* Shared, atomic: */
     _Atomic unsigned inflight;
+    _Atomic unsigned suspended; /* connections parked by us (jobs, deferrals, streams) */
     _Atomic bool quiesced;
+    _Atomic bool workers_stop;
+    struct workers workers;
 };
 
 struct resp_header {
@@ -74,12 +96,17 @@ struct http_request {
     const char *param_values[MAX_PARAMS];
     size_t nparams;
     int64_t content_length;
-    size_t body_bytes;         /* wire bytes seen so far */
-    struct strbuf body;        /* HTTP_BODY_BUFFER */
-    bool counted;              /* counted in srv->inflight */
-    bool stop_body;            /* discard the rest of the body */
-    bool handled;              /* handle() was called */
-    bool queued;               /* response handed to MHD */
+    size_t body_bytes;    /* wire bytes seen so far */
+    struct strbuf body;   /* HTTP_BODY_BUFFER */
+    bool counted;         /* counted in srv->inflight */
+    bool stop_body;       /* discard the rest of the body */
+    bool handled;         /* handle() was called */
+    bool queued;          /* response handed to MHD */
+    bool parked;          /* suspended by us, counted in srv->suspended */
+    http_handler_fn cont; /* deferred: called on the I/O thread after resume */
+    struct pipe *pipe;    /* streamed response produced by a worker */
+    bool in_worker;       /* the handler runs on a worker thread */
+    struct http_request *job_next;
     struct MHD_Response *resp; /* built by http_respond_*, queued later */
     int status;
     struct resp_header headers[MAX_RESP_HEADERS];
@@ -453,40 +480,176 @@ void http_respond_write_error(struct http_request *req, int status, const char *
     respond_error_common(req, status, msg, true);
 }
 
-struct stream_ctx {
+/*
+ * Streamed responses. The handler's reader may block (it pulls DuckDB
+ * chunks), so it never runs on an I/O thread: the worker that ran the
+ * handler becomes the producer and fills a small queue of chunks; MHD's
+ * content reader, on the I/O thread, only copies chunks out. When the queue
+ * is empty the reader suspends the connection and returns 0; the producer
+ * resumes it with the next chunk. Memory per stream: PIPE_SLOTS chunks.
+ */
+#define PIPE_SLOTS 4
+#define PIPE_CHUNK (64 * 1024)
+
+struct pipe {
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t space; /* the consumer freed a slot, or cancelled */
+    char *chunk[PIPE_SLOTS];
+    size_t len[PIPE_SLOTS];
+    size_t head, count, off; /* ring of filled chunks; off: read position in head */
+    bool eof, failed;        /* producer: end of data / reader error */
+    bool cancelled;          /* consumer: the response was dropped (client gone) */
+    bool consumer_waiting;   /* the connection is suspended until the next chunk */
+    int refs;                /* producer + MHD response */
+    struct http_server *srv;
+    struct MHD_Connection *conn;
     http_reader_fn reader;
     void *ctx;
     void (*free_fn)(void *);
 };
 
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+static void pipe_unref(struct pipe *p)
 {
-    (void)pos;
-    struct stream_ctx *s = cls;
-    long n = s->reader(s->ctx, buf, max);
-    if (n > 0)
-        return (ssize_t)n;
-    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    pthread_mutex_lock(&p->lock);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return;
+    for (size_t i = 0; i < PIPE_SLOTS; i++)
+        xfree(p->chunk[i]);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->space);
+    xfree(p);
 }
 
-static void stream_free(void *cls)
+/* Resumes a connection we suspended; any thread. The request may be freed
+ * as soon as this returns. */
+static void unpark_conn(struct http_server *srv, struct MHD_Connection *conn)
 {
-    struct stream_ctx *s = cls;
-    if (s->free_fn)
-        s->free_fn(s->ctx);
-    xfree(s);
+    atomic_fetch_sub(&srv->suspended, 1);
+    MHD_resume_connection(conn);
+}
+
+/* MHD content reader: I/O thread, never blocks. */
+static ssize_t pipe_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct pipe *p = cls;
+    ssize_t n = 0;
+    pthread_mutex_lock(&p->lock);
+    if (p->count) {
+        size_t h = p->head;
+        size_t left = p->len[h] - p->off;
+        n = (ssize_t)(left < max ? left : max);
+        memcpy(buf, p->chunk[h] + p->off, (size_t)n);
+        p->off += (size_t)n;
+        if (p->off == p->len[h]) {
+            p->off = 0;
+            p->head = (h + 1) % PIPE_SLOTS;
+            p->count--;
+            pthread_cond_signal(&p->space);
+        }
+    } else if (p->failed) {
+        n = MHD_CONTENT_READER_END_WITH_ERROR;
+    } else if (p->eof) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* Nothing yet: park until the producer has a chunk (MHD allows
+         * suspending from a content reader; 0 = no data for now). */
+        p->consumer_waiting = true;
+        atomic_fetch_add(&p->srv->suspended, 1);
+        MHD_suspend_connection(p->conn);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* MHD is done with the response (sent, or the connection closed). */
+static void pipe_dropped(void *cls)
+{
+    struct pipe *p = cls;
+    pthread_mutex_lock(&p->lock);
+    p->cancelled = true;
+    pthread_cond_signal(&p->space);
+    pthread_mutex_unlock(&p->lock);
+    pipe_unref(p);
+}
+
+/* Runs on the worker after the handler returned: reads the handler's
+ * stream into the pipe until the end, an error, the client leaving or the
+ * server stopping. Frees the handler's context. */
+static void pipe_produce(struct pipe *p)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (p->count == PIPE_SLOTS && !p->cancelled && !atomic_load(&p->srv->workers_stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&p->space, &p->lock, &ts);
+        }
+        bool stop = p->cancelled || p->count == PIPE_SLOTS;
+        size_t slot = (p->head + p->count) % PIPE_SLOTS;
+        pthread_mutex_unlock(&p->lock);
+        long n = -1;
+        if (!stop) {
+            /* The slot is ours until count covers it: the consumer only
+             * reads filled slots. */
+            if (!p->chunk[slot])
+                p->chunk[slot] = xmalloc(PIPE_CHUNK);
+            n = p->reader(p->ctx, p->chunk[slot], PIPE_CHUNK);
+        }
+        pthread_mutex_lock(&p->lock);
+        if (n > 0) {
+            p->len[slot] = (size_t)n;
+            p->count++;
+        } else if (n == 0) {
+            p->eof = true;
+        } else {
+            p->failed = true;
+        }
+        if (p->consumer_waiting) {
+            p->consumer_waiting = false;
+            unpark_conn(p->srv, p->conn);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (n <= 0)
+            break;
+    }
+    if (p->free_fn)
+        p->free_fn(p->ctx);
+    pipe_unref(p);
 }
 
 void http_respond_stream(struct http_request *req, int status, const char *content_type,
                          http_reader_fn reader, void *ctx, void (*free_fn)(void *))
 {
-    struct stream_ctx *s = xmalloc(sizeof(*s));
-    s->reader = reader;
-    s->ctx = ctx;
-    s->free_fn = free_fn;
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
-                                                               stream_reader, s, stream_free);
+    if (req->resp || req->queued || !req->in_worker) {
+        if (!req->in_worker)
+            log_error("http", "streamed response outside a worker path=%s", req->path);
+        if (free_fn)
+            free_fn(ctx);
+        if (!req->resp && !req->queued)
+            http_respond_error(req, 500, "Internal error: cannot stream here");
+        return;
+    }
+    struct pipe *p = xcalloc(1, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->space, NULL);
+    p->refs = 2;
+    p->srv = req->srv;
+    p->conn = req->conn;
+    p->reader = reader;
+    p->ctx = ctx;
+    p->free_fn = free_fn;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PIPE_CHUNK, pipe_read, p, pipe_dropped);
     set_response(req, status, r, content_type);
+    req->pipe = p;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -676,6 +839,113 @@ static void body_chunk(struct http_server *srv, struct http_request *req, const 
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* suspension and the worker pool                                          */
+
+/* Suspends the request's connection: I/O thread, inside an MHD callback. */
+static void park(struct http_request *req)
+{
+    atomic_fetch_add(&req->srv->suspended, 1);
+    MHD_suspend_connection(req->conn);
+}
+
+void http_req_defer(struct http_request *req, http_handler_fn cont)
+{
+    if (req->in_worker) {
+        /* A worker may simply block; deferring from one would race with
+         * the resume (the request can be freed before the worker returns). */
+        log_error("http", "http_req_defer on a worker thread path=%s", req->path);
+        http_respond_error(req, 500, "Internal error: deferred on a worker");
+        return;
+    }
+    req->cont = cont;
+    park(req);
+}
+
+void http_req_resume(struct http_request *req)
+{
+    unpark_conn(req->srv, req->conn);
+}
+
+bool http_req_can_defer(const struct http_request *req)
+{
+    return !req->in_worker;
+}
+
+static void run_job(struct http_server *srv, struct http_request *req)
+{
+    req->in_worker = true;
+    if (atomic_load(&srv->workers_stop))
+        http_respond_error(req, 503, "Server is shutting down");
+    else
+        srv->routes[req->route_idx].handle(req);
+    if (!req->resp && !req->queued) {
+        log_error("http", "handler sent no response path=%s", req->path);
+        http_respond_error(req, 500, "Internal error: no response");
+    }
+    struct pipe *p = req->pipe;
+    req->pipe = NULL;
+    /* The I/O thread queues the response; req may be gone after this. */
+    unpark_conn(srv, req->conn);
+    if (p)
+        pipe_produce(p);
+}
+
+static void *worker_main(void *arg)
+{
+    struct http_server *srv = arg;
+    struct workers *wp = &srv->workers;
+    pthread_setname_np(pthread_self(), "arc-http-work");
+    pthread_mutex_lock(&wp->lock);
+    for (;;) {
+        while (!wp->head && !wp->stop) {
+            wp->idle++;
+            pthread_cond_wait(&wp->cv, &wp->lock);
+            wp->idle--;
+        }
+        struct http_request *req = wp->head;
+        if (!req)
+            break; /* stop, and nothing queued */
+        wp->head = req->job_next;
+        if (!wp->head)
+            wp->tail = NULL;
+        wp->queued--;
+        metric_set(srv->m_work_queued, (int64_t)wp->queued);
+        pthread_mutex_unlock(&wp->lock);
+        run_job(srv, req);
+        pthread_mutex_lock(&wp->lock);
+    }
+    pthread_mutex_unlock(&wp->lock);
+    return NULL;
+}
+
+/* Hands a request whose handler may block to the pool: I/O thread. */
+static void dispatch(struct http_server *srv, struct http_request *req)
+{
+    struct workers *wp = &srv->workers;
+    park(req);
+    pthread_mutex_lock(&wp->lock);
+    req->job_next = NULL;
+    if (wp->tail)
+        wp->tail->job_next = req;
+    else
+        wp->head = req;
+    wp->tail = req;
+    wp->queued++;
+    metric_set(srv->m_work_queued, (int64_t)wp->queued);
+    if (wp->idle < wp->queued && wp->nthreads < wp->max) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker_main, srv) == 0) {
+            wp->threads[wp->nthreads++] = t;
+            metric_set(srv->m_workers, (int64_t)wp->nthreads);
+        } else if (wp->nthreads == 0) {
+            log_error("http", "cannot start a worker thread; request waits");
+        }
+    }
+    pthread_cond_signal(&wp->cv);
+    pthread_mutex_unlock(&wp->lock);
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -711,14 +981,25 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             body_chunk(srv, req, upload_data, n);
         return try_queue(req);
     }
-    /* Whole body received. */
-    if (!req->resp && !req->queued && !req->handled && req->route_idx >= 0) {
+    /* Whole body received, or called again after a resume. */
+    if (req->cont && !req->resp && !req->queued) {
+        http_handler_fn cont = req->cont;
+        req->cont = NULL;
+        cont(req);
+    } else if (!req->resp && !req->queued && !req->handled && req->route_idx >= 0) {
         req->handled = true;
-        srv->routes[req->route_idx].handle(req);
-        if (!req->resp && !req->queued) {
-            log_error("http", "handler sent no response path=%s", req->path);
-            http_respond_error(req, 500, "Internal error: no response");
+        const struct http_route *route = &srv->routes[req->route_idx];
+        if (route->exec != HTTP_EXEC_INLINE) {
+            dispatch(srv, req);
+            return MHD_YES;
         }
+        route->handle(req);
+    }
+    if (req->cont)
+        return MHD_YES; /* deferred: parked until http_req_resume */
+    if (!req->resp && !req->queued) {
+        log_error("http", "handler sent no response path=%s", req->path);
+        http_respond_error(req, 500, "Internal error: no response");
     }
     return try_queue(req);
 }
@@ -792,6 +1073,10 @@ static void init_metrics(struct http_server *srv)
                                                 "Request bodies rejected", "reason=\"too_large\"");
     srv->m_busy = metrics_counter("arc_http_busy_rejections_total",
                                   "Requests refused: max_concurrent_requests reached", NULL);
+    srv->m_workers = metrics_gauge("arc_http_worker_threads",
+                                   "HTTP worker threads started (handlers that may block)", NULL);
+    srv->m_work_queued = metrics_gauge("arc_http_worker_queue_depth",
+                                       "Requests waiting for an HTTP worker thread", NULL);
     srv->route_metrics = xcalloc(srv->nroutes + 1, sizeof(*srv->route_metrics));
     for (size_t i = 0; i <= srv->nroutes; i++) {
         const char *name =
@@ -829,8 +1114,8 @@ int http_server_start(const struct http_options *opts, const struct http_route *
     memset(&a4, 0, sizeof(a4));
     memset(&a6, 0, sizeof(a6));
     const char *host = opts->host && *opts->host ? opts->host : "0.0.0.0";
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
         a4.sin_family = AF_INET;
         a4.sin_port = htons((uint16_t)opts->port);
@@ -848,14 +1133,41 @@ int http_server_start(const struct http_options *opts, const struct http_route *
         return rc;
     }
 
+    unsigned max_conns = opts->max_connections ? opts->max_connections : 1024;
+    unsigned io_threads = opts->io_threads;
+    if (!io_threads) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        io_threads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (unsigned)ncpu;
+    }
+    if (io_threads > max_conns)
+        io_threads = max_conns;
+    struct workers *wp = &srv->workers;
+    pthread_mutex_init(&wp->lock, NULL);
+    pthread_cond_init(&wp->cv, NULL);
+    wp->max = opts->max_workers;
+    if (!wp->max) {
+        unsigned cap = opts->max_concurrent_requests ? opts->max_concurrent_requests : max_conns;
+        wp->max = cap < HTTP_MAX_WORKERS ? cap : HTTP_MAX_WORKERS;
+    }
+    wp->threads = xcalloc(wp->max, sizeof(*wp->threads));
+
+    /* One event loop per I/O thread; MHD wants no pool option at all for a
+     * single thread. */
+    struct MHD_OptionItem pool[] = {
+        {io_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, io_threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, access_handler, srv,
                                    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* must come first */
-                                   MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
-                                   (unsigned)(opts->max_connections ? opts->max_connections : 1024),
+                                   MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, max_conns,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->idle_timeout_s,
                                    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-                                   MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_END);
+                                   MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_ARRAY,
+                                   pool, MHD_OPTION_END);
     if (!srv->daemon) {
+        pthread_mutex_destroy(&wp->lock);
+        pthread_cond_destroy(&wp->cv);
+        xfree(wp->threads);
         int rc = errbuf_set(eb, RC_IO, "cannot listen on %s:%d (address in use or not permitted)",
                             host, opts->port);
         xfree(srv->route_metrics);
@@ -905,7 +1217,36 @@ void http_server_stop(struct http_server **sp)
         return;
     struct http_server *s = *sp;
     *sp = NULL;
+    http_server_quiesce(s);
+    /* Workers finish the handlers they run, answer what is still queued
+     * with 503 and exit; streams still producing are cut. */
+    struct workers *wp = &s->workers;
+    atomic_store(&s->workers_stop, true);
+    pthread_mutex_lock(&wp->lock);
+    wp->stop = true;
+    pthread_cond_broadcast(&wp->cv);
+    unsigned n = wp->nthreads;
+    pthread_mutex_unlock(&wp->lock);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(wp->threads[i], NULL);
+    /* Let the I/O threads send what the workers and resumed requests
+     * answered. MHD_stop_daemon aborts the process if a connection is still
+     * suspended: deferred requests must have been resumed by their owners
+     * (app_stop closes the WAL first, which completes every commit). */
+    int64_t deadline = time_mono_ms() + STOP_PARKED_WAIT_MS;
+    while ((atomic_load(&s->suspended) > 0 || atomic_load(&s->inflight) > 0) &&
+           time_mono_ms() < deadline)
+        time_sleep_ms(5);
+    if (atomic_load(&s->suspended) > 0) {
+        /* Leaking the daemon beats aborting: the process is exiting. */
+        log_error("http", "%u requests still suspended at stop; HTTP server left running",
+                  atomic_load(&s->suspended));
+        return;
+    }
     MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&wp->lock);
+    pthread_cond_destroy(&wp->cv);
+    xfree(wp->threads);
     xfree(s->route_metrics);
     xfree(s->cors_origins);
     xfree(s);

@@ -2,18 +2,23 @@
  * http/http.h — the HTTP server: libmicrohttpd glue, routing, request and
  * response API. The only module that includes <microhttpd.h>.
  *
- * Threading model: thread per connection (MHD_USE_THREAD_PER_CONNECTION)
- * with a connection cap. A handler may block (waiting for the WAL group
- * commit, running a query) without delaying other connections, which each
- * have their own thread; DESIGN.md allows this model explicitly, and the cap
- * keeps the thread count bounded. See docs/http.md.
+ * Threading model: event loops (libmicrohttpd thread pool, epoll; one I/O
+ * thread per CPU) own the connections: headers, bodies, responses. A
+ * route's handler runs either on a worker thread (the default: it may block
+ * on DuckDB, disk or a wait; the connection is suspended meanwhile) or, for
+ * HTTP_EXEC_INLINE routes (writes, health), right on the I/O thread, which
+ * is the cheap path for small frequent requests; such a handler never
+ * blocks, and one that must wait for another thread (the WAL's group commit)
+ * defers: the connection is suspended and resumed by that thread, many at a
+ * time with one wake-up of the loop. See docs/http.md.
  *
  * Request lifecycle, for one route:
  *
  *   headers arrive ──► route lookup (404/405) ──► http_hooks.authorize (401/403)
  *        ──► body limits (413 on Content-Length) ──► route->begin (optional)
  *        ──► body chunks: route->body(chunk) or buffered up to the limit
- *        ──► route->handle ──► exactly one http_respond_* call
+ *        ──► route->handle (worker, or inline) ──► exactly one http_respond_*
+ *            (inline: or http_req_defer ──► … http_req_resume ──► cont)
  *
  * Everything before the body runs before "100 Continue" is sent, so a
  * rejected request never uploads its body.
@@ -47,6 +52,13 @@ enum http_perm {
     HTTP_PERM_ADMIN,
 };
 
+/* Where a route's handler runs. */
+enum http_exec {
+    HTTP_EXEC_WORKER = 0, /* a worker thread: the handler may block (disk, DuckDB, waits) */
+    HTTP_EXEC_INLINE,     /* the connection's I/O thread: CPU and memory only, never
+                             blocks; may wait for another thread with http_req_defer */
+};
+
 typedef void (*http_handler_fn)(struct http_request *req);
 /* Called once before the body; return RC_OK to go on, or respond and return
  * non-zero to stop (the body is then discarded). */
@@ -64,6 +76,7 @@ struct http_route {
     http_begin_fn begin; /* optional */
     http_body_fn body;   /* required for HTTP_BODY_STREAM */
     const char *name;    /* metrics label; defaults to pattern */
+    enum http_exec exec; /* where handle runs (default: a worker thread) */
 };
 
 /* Hooks the application provides (all optional). */
@@ -83,6 +96,9 @@ struct http_options {
     unsigned idle_timeout_s;          /* per-connection idle timeout */
     unsigned max_concurrent_requests; /* requests being handled at once; 503 beyond */
     const char *cors_origins;         /* "" = no CORS headers; "*" or comma list */
+    unsigned io_threads;              /* event-loop threads; 0 = one per CPU (max 16) */
+    unsigned max_workers;             /* worker threads; 0 = max_concurrent_requests or
+                                         max_connections, at most 256 */
 };
 
 /* Starts listening. routes must stay valid until http_server_stop. */
@@ -143,13 +159,27 @@ void http_respond_json(struct http_request *req, int status, struct strbuf *sb);
 void http_respond_error(struct http_request *req, int status, const char *msg);
 /* Same, with an extra "code" and "message" (InfluxDB-style write errors). */
 void http_respond_write_error(struct http_request *req, int status, const char *msg);
-/* Streaming body: reader is called repeatedly from this request's thread and
- * returns bytes written into buf (0 < n <= cap), 0 at the end, or -1 to abort
- * the connection. free_fn(ctx) is called when the response is done. */
+/* Streaming body (worker-run handlers only): after the handler returns, its
+ * worker thread calls reader repeatedly (it may block) and queues what it
+ * returns — bytes written into buf (0 < n <= cap), 0 at the end, or -1 to
+ * abort the connection — a few chunks ahead of the client. free_fn(ctx) is
+ * called on that thread when the stream ends or the client has gone. */
 typedef long (*http_reader_fn)(void *ctx, char *buf, size_t cap);
 void http_respond_stream(struct http_request *req, int status, const char *content_type,
                          http_reader_fn reader, void *ctx, void (*free_fn)(void *));
 bool http_req_responded(const struct http_request *req);
+
+/* --- deferred responses (HTTP_EXEC_INLINE handlers) ----------------------- */
+/* Suspends the request: the handler returns without responding and the I/O
+ * thread goes on with other connections. Later some thread calls
+ * http_req_resume(req) exactly once; then cont(req) runs on the I/O thread
+ * and responds (http_respond_*, or defers again). Only on the I/O thread
+ * (http_req_can_defer); a worker-run handler blocks instead. */
+void http_req_defer(struct http_request *req, http_handler_fn cont);
+/* Any thread; req must not be touched afterwards by the caller. */
+void http_req_resume(struct http_request *req);
+/* True when the handler runs on the I/O thread (deferring is possible). */
+bool http_req_can_defer(const struct http_request *req);
 
 /* HTTP status for an RC_* code (the one table, STYLE.md §4). */
 int http_status_for_rc(int rc);

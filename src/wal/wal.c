@@ -211,6 +211,19 @@ static int item_wait(struct witem *it)
     return it->rc;
 }
 
+/* Hands a finished waited item to its owner: the callback of an
+ * asynchronous commit (the item is freed here), or the thread blocked in
+ * item_wait. Called without the WAL lock. */
+static void item_complete(struct witem *it)
+{
+    if (it->done_fn) {
+        it->done_fn(it->done_ctx, it->rc, it->err);
+        wal__item_free(it);
+    } else {
+        sem_post(&it->sem);
+    }
+}
+
 /*
  * Record buffers. A request's records are tens of KB; taking fresh memory
  * for each costs page faults (glibc returns freed top-of-heap memory to the
@@ -1032,7 +1045,7 @@ static void process_group(struct wal *w, struct writer_state *ws, struct witem *
     /* Waited items belong to their waiters once posted: read next first. */
     while (to_post) {
         struct witem *n = to_post->next;
-        sem_post(&to_post->sem);
+        item_complete(to_post);
         to_post = n;
     }
     while (to_free) {
@@ -1544,12 +1557,10 @@ int wal_prepare(struct wal *w, struct batch *const *batches, size_t n, struct wa
     return RC_OK;
 }
 
-int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
+/* Queues a committed ticket's records for the writer. Returns RC_OK, or the
+ * error (the item is then completed: err set, not queued). */
+static int commit_enqueue(struct witem *it)
 {
-    if (!tp || !*tp)
-        return RC_OK;
-    struct witem *it = (struct witem *)*tp;
-    *tp = NULL;
     struct wal *w = it->wal;
     /* Entries are allocated before taking the lock. */
     it->ent1 = NULL;
@@ -1564,22 +1575,21 @@ int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
         it->ents[i] = e;
     }
 
-    int rc;
     pthread_mutex_lock(&w->lock);
     wal__pending_remove(w, it);
     w->reserved_entries -= it->nbatches;
     if (w->degraded || w->writer_exited) {
-        rc = w->degraded ? RC_IO : RC_SHUTDOWN;
+        it->rc = w->degraded ? RC_IO : RC_SHUTDOWN;
         snprintf(it->err, sizeof(it->err), "%s",
                  w->degraded ? "WAL unavailable after a write failure; restart required"
                              : "WAL is closed");
         pthread_cond_broadcast(&w->done_cv);
         pthread_mutex_unlock(&w->lock);
-        for (size_t i = 0; i < it->nents; i++)
+        for (size_t i = 0; i < it->nents; i++) {
             xfree(it->ents[i]);
-        errbuf_set(eb, rc, "%s", it->err);
-        wal__item_free(it);
-        return rc;
+            it->ents[i] = NULL;
+        }
+        return it->rc;
     }
     for (size_t i = 0; i < it->nents; i++)
         if (it->ents[i])
@@ -1597,11 +1607,32 @@ int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
     pthread_cond_broadcast(&w->done_cv); /* flush workers waiting for this commit */
     metric_set(m.queue_depth, (int64_t)depth);
     pthread_mutex_unlock(&w->lock);
-    rc = item_wait(it);
+    return RC_OK;
+}
+
+int wal_commit(struct wal_ticket **tp, struct errbuf *eb)
+{
+    if (!tp || !*tp)
+        return RC_OK;
+    struct witem *it = (struct witem *)*tp;
+    *tp = NULL;
+    int rc = commit_enqueue(it);
+    if (rc == RC_OK)
+        rc = item_wait(it);
     if (rc != RC_OK)
         errbuf_set(eb, rc, "%s", it->err);
     wal__item_free(it);
     return rc;
+}
+
+void wal_commit_async(struct wal_ticket **tp, wal_done_fn done, void *ctx)
+{
+    struct witem *it = (struct witem *)*tp;
+    *tp = NULL;
+    it->done_fn = done;
+    it->done_ctx = ctx;
+    if (commit_enqueue(it) != RC_OK)
+        item_complete(it);
 }
 
 void wal_abort(struct wal_ticket **tp)

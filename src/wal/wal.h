@@ -188,6 +188,18 @@ int wal_prepare(struct wal *wal, struct batch *const *batches, size_t n, struct 
  */
 int wal_commit(struct wal_ticket **tp, struct errbuf *eb) MUST_CHECK;
 
+/*
+ * wal_commit without blocking: queues the records and returns at once;
+ * done(ctx, rc, err) is called exactly once with what wal_commit would have
+ * returned (err: the message, "" on RC_OK) — from the WAL writer thread when
+ * the records are durable or written, or from this call itself if the WAL
+ * is already degraded or closed. done must be quick and must not call into
+ * the WAL (the HTTP layer resumes the suspended request there). Frees the
+ * ticket; *tp must not be NULL.
+ */
+typedef void (*wal_done_fn)(void *ctx, int rc, const char *err);
+void wal_commit_async(struct wal_ticket **tp, wal_done_fn done, void *ctx);
+
 /* The batches were not admitted: releases the reservation without logging
  * anything. Frees the ticket; sets *tp to NULL; accepts NULL. */
 void wal_abort(struct wal_ticket **tp);

@@ -299,10 +299,12 @@ struct witem {
     size_t nents;
     struct batch *batch1; /* batches/ents of a one-batch request (most of them) */
     struct went *ent1;
-    struct wseg *seg; /* writer: segment the records went to */
-    bool waited;      /* someone waits for done (else the writer frees it) */
-    sem_t sem;        /* waited items: posted by the writer when done, so a
-                         waiter wakes alone and without the WAL lock */
+    struct wseg *seg;    /* writer: segment the records went to */
+    bool waited;         /* someone waits for done (else the writer frees it) */
+    sem_t sem;           /* waited items: posted by the writer when done, so a
+                            waiter wakes alone and without the WAL lock */
+    wal_done_fn done_fn; /* asynchronous commit: called instead of posting */
+    void *done_ctx;
     bool done;
     int rc;
     char err[200];

@@ -35,7 +35,7 @@ static int g_port;
 
 #define R(m, p, h, perm, body)                                                                     \
     {                                                                                              \
-        m, p, h, perm, body, NULL, NULL, NULL                                                      \
+        m, p, h, perm, body, NULL, NULL, NULL, HTTP_EXEC_WORKER                                    \
     }
 static const struct http_route routes[] = {
     R("GET", "/api/v1/compaction/status", api_compaction_status, HTTP_PERM_READ, HTTP_BODY_NONE),
