@@ -57,7 +57,15 @@ int api_auth_authorize(void *app, struct http_request *req, const struct http_ro
     struct auth_creds c;
     creds_of(req, &c);
     struct auth_decision d;
-    auth_authorize(api_auth_instance(req), http_req_path(req), needed_for(route->perm), &c, &d);
+    /* On an I/O thread only the cache is consulted; a miss is decided again
+     * on a worker (the store is a file). */
+    if (http_req_can_defer(req))
+        auth_authorize_cached(api_auth_instance(req), http_req_path(req), needed_for(route->perm),
+                              &c, &d);
+    else
+        auth_authorize(api_auth_instance(req), http_req_path(req), needed_for(route->perm), &c, &d);
+    if (d.needs_store)
+        return RC_AGAIN;
     if (d.status == 0) {
         if (d.authenticated)
             http_req_set_principal(req, d.principal.name);

@@ -421,10 +421,11 @@ void auth_close(struct auth **ap)
 
 /* --- verification ---------------------------------------------------------------- */
 
-int auth_check(struct auth *a, const char *token, unsigned needed, struct auth_principal *out)
+static int check_token(struct auth *a, const char *token, unsigned needed, bool cache_only,
+                       struct auth_principal *out)
 {
-    metric_inc(a->m_requests);
     if (!token || !*token) {
+        metric_inc(a->m_requests);
         metric_inc(a->m_failures);
         return RC_UNAUTH;
     }
@@ -437,6 +438,9 @@ int auth_check(struct auth *a, const char *token, unsigned needed, struct auth_p
     bool hit = auth__cache_get(&a->cache, key, a->opts.mono_ms(), &p);
     uint64_t gen = a->cache.generation;
     pthread_mutex_unlock(&a->cache_lock);
+    if (!hit && cache_only)
+        return RC_AGAIN; /* counted when asked again */
+    metric_inc(a->m_requests);
     metric_inc(hit ? a->m_hits : a->m_misses);
 
     if (!hit) {
@@ -488,6 +492,17 @@ int auth_check(struct auth *a, const char *token, unsigned needed, struct auth_p
     return RC_OK;
 }
 
+int auth_check(struct auth *a, const char *token, unsigned needed, struct auth_principal *out)
+{
+    return check_token(a, token, needed, false, out);
+}
+
+int auth_check_cached(struct auth *a, const char *token, unsigned needed,
+                      struct auth_principal *out)
+{
+    return check_token(a, token, needed, true, out);
+}
+
 void auth_note_url_token(struct auth *a, const char *token_name)
 {
     if (!a || atomic_exchange(&a->url_warned, true))
@@ -499,8 +514,8 @@ void auth_note_url_token(struct auth *a, const char *token_name)
              token_name ? token_name : "(invalid)");
 }
 
-void auth_authorize(struct auth *a, const char *path, unsigned needed,
-                    const struct auth_creds *creds, struct auth_decision *out)
+static void decide(struct auth *a, const char *path, unsigned needed,
+                   const struct auth_creds *creds, bool cache_only, struct auth_decision *out)
 {
     memset(out, 0, sizeof(*out));
     if (auth_path_is_public(a, path)) {
@@ -519,8 +534,12 @@ void auth_authorize(struct auth *a, const char *path, unsigned needed,
                  r == AUTH_CREDS_NONE ? "Authentication required" : "Invalid or expired token");
         return;
     }
-    int rc = auth_check(a, token, needed, &out->principal);
+    int rc = check_token(a, token, needed, cache_only, &out->principal);
     memset(token, 0, sizeof(token));
+    if (rc == RC_AGAIN) {
+        out->needs_store = true;
+        return;
+    }
     if (out->source == AUTH_SRC_QUERY)
         auth_note_url_token(a, rc == RC_OK || rc == RC_DENIED ? out->principal.name : NULL);
     switch (rc) {
@@ -540,6 +559,18 @@ void auth_authorize(struct auth *a, const char *path, unsigned needed,
         snprintf(out->message, sizeof(out->message), "Authentication store error");
         return;
     }
+}
+
+void auth_authorize(struct auth *a, const char *path, unsigned needed,
+                    const struct auth_creds *creds, struct auth_decision *out)
+{
+    decide(a, path, needed, creds, false, out);
+}
+
+void auth_authorize_cached(struct auth *a, const char *path, unsigned needed,
+                           const struct auth_creds *creds, struct auth_decision *out)
+{
+    decide(a, path, needed, creds, true, out);
 }
 
 /* --- token management ------------------------------------------------------------ */

@@ -216,10 +216,15 @@ struct auth_principal {
  * or RC_DB when the store cannot be read. */
 int auth_check(struct auth *a, const char *token, unsigned needed,
                struct auth_principal *out) MUST_CHECK;
+/* auth_check from the cache alone: RC_AGAIN on a miss (the answer needs the
+ * store, a file read: ask again with auth_check where blocking is allowed). */
+int auth_check_cached(struct auth *a, const char *token, unsigned needed,
+                      struct auth_principal *out) MUST_CHECK;
 
 /* Outcome of auth_authorize. */
 struct auth_decision {
     int status;         /* 0 = allowed; else 401, 403 or 500 */
+    bool needs_store;   /* cache_only and not in the cache: nothing decided */
     char message[96];   /* error text for the envelope (status != 0) */
     bool is_public;     /* allowed because the path is on the allowlist */
     bool authenticated; /* principal is valid */
@@ -241,6 +246,11 @@ struct auth_decision {
  * arc_auth_requests_total / arc_auth_failures_total. */
 void auth_authorize(struct auth *a, const char *path, unsigned needed,
                     const struct auth_creds *creds, struct auth_decision *out);
+/* Same, but never reads the store (for an event-loop thread): a token that
+ * is not in the verification cache leaves out->needs_store set and nothing
+ * else decided or counted; then call auth_authorize on a worker. */
+void auth_authorize_cached(struct auth *a, const char *path, unsigned needed,
+                           const struct auth_creds *creds, struct auth_decision *out);
 
 /* Logs the one-time deprecation warning for a token taken from the URL
  * (AUTH_SRC_QUERY); token_name may be NULL for an invalid token. Later calls

@@ -102,10 +102,10 @@ struct http_request {
     bool stop_body;       /* discard the rest of the body */
     bool handled;         /* handle() was called */
     bool queued;          /* response handed to MHD */
-    bool parked;          /* suspended by us, counted in srv->suspended */
     http_handler_fn cont; /* deferred: called on the I/O thread after resume */
     struct pipe *pipe;    /* streamed response produced by a worker */
     bool in_worker;       /* the handler runs on a worker thread */
+    bool auth_wait;       /* suspended while a worker decides authorization */
     struct http_request *job_next;
     struct MHD_Response *resp; /* built by http_respond_*, queued later */
     int status;
@@ -736,6 +736,10 @@ static bool parse_content_length(struct http_request *req)
     return true;
 }
 
+static void after_auth(struct http_server *srv, struct http_request *req,
+                       const struct http_route *route);
+static void dispatch(struct http_server *srv, struct http_request *req);
+
 static void first_call(struct http_server *srv, struct http_request *req, const char *url)
 {
     req->path = xstrdup(url);
@@ -783,12 +787,28 @@ static void first_call(struct http_server *srv, struct http_request *req, const 
     req->route_idx = idx;
     const struct http_route *route = &srv->routes[idx];
 
-    if (srv->hooks.authorize && srv->hooks.authorize(srv->app, req, route) != RC_OK) {
-        if (!http_req_responded(req))
-            http_respond_error(req, 401, "Authentication required");
-        return;
+    if (srv->hooks.authorize) {
+        int rc = srv->hooks.authorize(srv->app, req, route);
+        if (rc == RC_AGAIN) {
+            /* The decision needs a blocking read: a worker makes it, and
+             * after_auth runs when the connection is resumed. */
+            req->auth_wait = true;
+            dispatch(srv, req);
+            return;
+        }
+        if (rc != RC_OK) {
+            if (!http_req_responded(req))
+                http_respond_error(req, 401, "Authentication required");
+            return;
+        }
     }
+    after_auth(srv, req, route);
+}
 
+/* The rest of the header phase, once the request is allowed. */
+static void after_auth(struct http_server *srv, struct http_request *req,
+                       const struct http_route *route)
+{
     if (!parse_content_length(req)) {
         http_respond_error(req, 400, "Invalid Content-Length header");
         return;
@@ -875,10 +895,25 @@ bool http_req_can_defer(const struct http_request *req)
 static void run_job(struct http_server *srv, struct http_request *req)
 {
     req->in_worker = true;
+    const struct http_route *route = &srv->routes[req->route_idx];
+    if (req->auth_wait) {
+        /* Authorization only: the header phase goes on on the I/O thread. */
+        int rc = atomic_load(&srv->workers_stop) ? RC_SHUTDOWN
+                                                 : srv->hooks.authorize(srv->app, req, route);
+        if (rc != RC_OK && !http_req_responded(req)) {
+            if (rc == RC_SHUTDOWN)
+                http_respond_error(req, 503, "Server is shutting down");
+            else
+                http_respond_error(req, 401, "Authentication required");
+        }
+        req->in_worker = false;
+        unpark_conn(srv, req->conn);
+        return;
+    }
     if (atomic_load(&srv->workers_stop))
         http_respond_error(req, 503, "Server is shutting down");
     else
-        srv->routes[req->route_idx].handle(req);
+        route->handle(req);
     if (!req->resp && !req->queued) {
         log_error("http", "handler sent no response path=%s", req->path);
         http_respond_error(req, 500, "Internal error: no response");
@@ -973,6 +1008,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (has_body(req))
             return try_queue(req);
         return MHD_YES;
+    }
+    if (req->auth_wait) {
+        /* Resumed after a worker's authorization decision (MHD calls again
+         * in the header phase). */
+        req->auth_wait = false;
+        if (!req->resp)
+            after_auth(srv, req, &srv->routes[req->route_idx]);
+        if (!req->resp)
+            return MHD_YES;
+        req->stop_body = true;
+        return has_body(req) ? try_queue(req) : MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;

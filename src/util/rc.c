@@ -28,6 +28,7 @@ const char *rc_name(int rc)
     case RC_INTERNAL: return "internal";
     case RC_NOMEM: return "nomem";
     case RC_SHUTDOWN: return "shutdown";
+    case RC_AGAIN: return "again";
     }
     return "unknown";
 }

@@ -33,6 +33,7 @@ enum rc {
     RC_INTERNAL,    /* bug or unexpected state (500) */
     RC_NOMEM,       /* allocation failed (500) */
     RC_SHUTDOWN,    /* the server is stopping (503) */
+    RC_AGAIN,       /* would block here: call again where blocking is allowed */
 };
 
 /* Name of a code for logs ("RC_LIMIT" -> "limit"). Never NULL. */

@@ -932,6 +932,47 @@ static void test_expiry_and_cache_hit(void **state)
     auth_close(&a);
 }
 
+/* The event-loop variant never reads the store: a miss is RC_AGAIN (and
+ * decides nothing); once a full check cached the token, it answers alone. */
+static void test_cache_only_check(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth();
+    struct auth_token_spec s = {0};
+    s.name = "loop";
+    char *t = NULL;
+    struct auth_token_info info;
+    struct errbuf eb;
+    assert_int_equal(auth_token_create(a, &s, &t, &info, &eb), RC_OK);
+    auth_token_info_cleanup(&info);
+    auth_cache_invalidate(a);
+    struct auth_principal p;
+    assert_int_equal(auth_check_cached(a, t, AUTH_PERM_WRITE, &p), RC_AGAIN);
+    assert_int_equal(auth_check_cached(a, "no-such-token", AUTH_PERM_WRITE, &p), RC_AGAIN);
+
+    struct auth_creds c = {.x_api_key = t};
+    struct auth_decision d;
+    auth_authorize_cached(a, "/api/v1/write", AUTH_PERM_WRITE, &c, &d);
+    assert_true(d.needs_store);
+    assert_int_equal(d.status, 0);
+    assert_false(d.authenticated);
+    auth_authorize(a, "/api/v1/write", AUTH_PERM_WRITE, &c, &d); /* reads the store, caches */
+    assert_false(d.needs_store);
+    assert_true(d.authenticated);
+    auth_authorize_cached(a, "/api/v1/write", AUTH_PERM_WRITE, &c, &d);
+    assert_false(d.needs_store);
+    assert_true(d.authenticated);
+    assert_int_equal(auth_check_cached(a, t, AUTH_PERM_WRITE, &p), RC_OK);
+    assert_int_equal(auth_check_cached(a, t, AUTH_PERM_ADMIN, &p), RC_DENIED);
+    /* Requests without usable credentials need no store either. */
+    struct auth_creds none = {0};
+    auth_authorize_cached(a, "/api/v1/write", AUTH_PERM_WRITE, &none, &d);
+    assert_false(d.needs_store);
+    assert_int_equal(d.status, 401);
+    xfree(t);
+    auth_close(&a);
+}
+
 static void test_cache_ttl_lru_stats(void **state)
 {
     (void)state;
@@ -1280,6 +1321,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_permission_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_and_cache_hit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_only_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_ttl_lru_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations_invalidate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_used, setup, teardown),

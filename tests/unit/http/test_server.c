@@ -2,8 +2,8 @@
  * tests/unit/http/test_server.c — the HTTP layer's threading model, over
  * real sockets: inline handlers on the I/O thread, worker-run handlers that
  * block, deferred responses resumed from another thread (what the WAL
- * does), streamed responses produced by a worker, and shutdown with work
- * still queued.
+ * does), streamed responses produced by a worker, authorization decided on
+ * a worker, and shutdown with work still queued.
  *
  * The server runs with ONE I/O thread so that every connection shares the
  * same event loop: a handler that blocked it would show up as latency on
@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -135,6 +136,37 @@ static void h_stream(struct http_request *req)
     http_respond_stream(req, 200, "text/plain", gen_read, g, gen_free);
 }
 
+/* Buffered-body route answering the body's length. */
+static void h_echo_len(struct http_request *req)
+{
+    size_t len = 0;
+    http_req_body(req, &len);
+    char out[32];
+    int n = snprintf(out, sizeof(out), "%zu", len);
+    http_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+/* Authorization hook like the server's: public routes pass; on the I/O
+ * thread it only says "ask again on a worker" (RC_AGAIN); on the worker it
+ * takes 100 ms (a slow token store) and accepts the token "good". */
+static _Atomic int g_auth_on_worker;
+
+static int slow_authorize(void *app, struct http_request *req, const struct http_route *route)
+{
+    (void)app;
+    if (route->perm == HTTP_PERM_PUBLIC)
+        return RC_OK;
+    if (http_req_can_defer(req))
+        return RC_AGAIN;
+    atomic_fetch_add(&g_auth_on_worker, 1);
+    time_sleep_ms(100);
+    const char *tok = http_req_header(req, "X-Token");
+    if (tok && strcmp(tok, "good") == 0)
+        return RC_OK;
+    http_respond_error(req, 401, "bad token");
+    return RC_UNAUTH;
+}
+
 // clang-format off
 static const struct http_route routes[] = {
     {"GET", "/ping", h_ping, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
@@ -142,10 +174,11 @@ static const struct http_route routes[] = {
     {"GET", "/defer", h_defer, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
     {"GET", "/park", h_park, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
     {"GET", "/stream", h_stream, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_WORKER},
+    {"POST", "/echo", h_echo_len, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL, HTTP_EXEC_INLINE},
 };
 // clang-format on
 
-static struct http_server *start(unsigned max_workers)
+static struct http_server *start_with(unsigned max_workers, const struct http_hooks *hooks)
 {
     struct http_options o = {.host = "127.0.0.1",
                              .port = 0,
@@ -159,9 +192,14 @@ static struct http_server *start(unsigned max_workers)
     struct errbuf eb;
     errbuf_clear(&eb);
     assert_int_equal(
-        http_server_start(&o, routes, sizeof(routes) / sizeof(routes[0]), NULL, NULL, &s, &eb),
+        http_server_start(&o, routes, sizeof(routes) / sizeof(routes[0]), hooks, NULL, &s, &eb),
         RC_OK);
     return s;
+}
+
+static struct http_server *start(unsigned max_workers)
+{
+    return start_with(max_workers, NULL);
 }
 
 /* ---- client ---------------------------------------------------------------- */
@@ -373,8 +411,56 @@ static void test_worker_limit_and_stop(void **state)
     assert_int_equal(read_resp(d, 5000, NULL, NULL), 503);
 }
 
+static int send_post(int port, const char *path, const char *token, size_t body_len)
+{
+    int fd = conn_open(port);
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "POST %s HTTP/1.0\r\nHost: x\r\nX-Token: %s\r\nContent-Length: %zu\r\n\r\n",
+                     path, token, body_len);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    char *body = xmalloc(body_len);
+    memset(body, 'x', body_len);
+    size_t off = 0;
+    while (off < body_len) {
+        ssize_t k = write(fd, body + off, body_len - off);
+        if (k < 0 && errno == EPIPE)
+            break; /* refused before the upload: fine */
+        assert_true(k > 0);
+        off += (size_t)k;
+    }
+    xfree(body);
+    return fd;
+}
+
+/* An authorization that needs a blocking lookup is made on a worker while
+ * the I/O thread serves others; the request then goes on (body, inline
+ * handler) or is refused. */
+static void test_authorization_on_a_worker(void **state)
+{
+    (void)state;
+    static const struct http_hooks hooks = {.authorize = slow_authorize};
+    struct http_server *s = start_with(0, &hooks);
+    int port = http_server_port(s);
+    int before = atomic_load(&g_auth_on_worker);
+    int64_t t0 = time_mono_ms();
+    int ok = send_post(port, "/echo", "good", 100000);
+    int bad = send_post(port, "/echo", "evil", 10);
+    assert_int_equal(get(port, "/ping", 2000), 200);
+    assert_true(time_mono_ms() - t0 < 90); /* did not wait for the 100 ms decisions */
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(read_resp(ok, 5000, &body, &len), 200);
+    assert_string_equal(body, "100000");
+    xfree(body);
+    assert_int_equal(read_resp(bad, 5000, NULL, NULL), 401);
+    assert_int_equal(atomic_load(&g_auth_on_worker), before + 2);
+    http_server_stop(&s);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* a refused upload must not kill the client */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_handler_does_not_hold_the_loop),
         cmocka_unit_test(test_deferred_request_resumed_from_another_thread),
@@ -382,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_stream_arrives_whole),
         cmocka_unit_test(test_stream_client_leaves),
         cmocka_unit_test(test_worker_limit_and_stop),
+        cmocka_unit_test(test_authorization_on_a_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
