@@ -3,7 +3,9 @@
 # protocol into a real `arc`, WAL off vs each sync mode, interleaved rounds.
 #
 # Usage: bench/wal-http.sh [seconds=6] [rounds=3] [connections=64] [batch=20] [modes]
-#        modes: comma-separated, default "off,async,fdatasync,fsync"
+#        modes: comma-separated, default "off,async,fdatasync,fsync"; a sync mode
+#        may carry suffixes: +noprealloc (wal.preallocate = false), +nodelay
+#        (wal.group_commit_delay_us = 0)
 # Needs: build/arc and build/bench_ingest (cmake --build build).
 #
 # Each round starts a fresh server per mode on 127.0.0.1 (temporary data and
@@ -14,7 +16,7 @@
 # so the only work besides the WAL is HTTP and parsing (the WAL's worst
 # case); BUFFERS=default keeps the default buffer settings, so Parquet
 # flushes (and WAL segment retirement) run as they would in production. Reported per mode: median rows/s over the rounds
-# (and every round), server CPU µs per request, p50/p99 latency of the median
+# (and every round, with its CPU), server CPU µs per request, p50/p99 latency of the median
 # round, and the cost against "off". Timings on a shared machine are noisy:
 # compare modes within one run, and prefer the CPU column when rounds differ.
 set -euo pipefail
@@ -48,8 +50,9 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
     local mode=$1 round=$2 dir="$work/$1-$2"
     mkdir -p "$dir"
     local walenv=(ARC_WAL_ENABLED=false)
-    [ "$mode" != off ] && walenv=(ARC_WAL_ENABLED=true ARC_WAL_SYNC_MODE="${mode%+*}" ARC_WAL_DIR="$dir/wal")
-    [[ "$mode" == *+noprealloc ]] && walenv+=(ARC_WAL_PREALLOCATE=false)
+    [ "$mode" != off ] && walenv=(ARC_WAL_ENABLED=true ARC_WAL_SYNC_MODE="${mode%%+*}" ARC_WAL_DIR="$dir/wal")
+    [[ "$mode" == *+noprealloc* ]] && walenv+=(ARC_WAL_PREALLOCATE=false)
+    [[ "$mode" == *+nodelay* ]] && walenv+=(ARC_WAL_GROUP_COMMIT_DELAY_US=0)
     local bufenv=()
     [ "$buffers" = large ] && bufenv=(ARC_INGESTION_BUFFER_SIZE=5000000
         ARC_INGESTION_BUFFER_HARD_LIMIT=10000000 ARC_INGESTION_BUFFER_AGE_SECONDS=600
@@ -65,6 +68,9 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
     c0=$(cpu_ticks "$pid")
     out=$("$bench" --port $port --connections "$conns" --batch "$batch" --hosts 20 --seconds "$secs")
     c1=$(cpu_ticks "$pid")
+    local wst syncs
+    wst=$(curl -s "http://127.0.0.1:$port/api/v1/wal/stats" || true)
+    syncs=$(sed -n 's/.*"total_syncs":\([0-9]*\).*/\1/p' <<<"$wst")
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""
@@ -75,7 +81,9 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
     p50=$(sed -n 's/^latency_ms p50=\([0-9.]*\).*/\1/p' <<<"$out")
     p99=$(sed -n 's/^latency_ms .* p99=\([0-9.]*\).*/\1/p' <<<"$out")
     local cpu_us=$(((c1 - c0) * 1000000 / hz / (reqs > 0 ? reqs : 1)))
-    echo "$mode $rows $cpu_us $p50 $p99 $errs" >>"$work/results"
+    local group=-
+    [ -n "$syncs" ] && [ "$syncs" -gt 0 ] && group=$(awk -v r="$reqs" -v s="$syncs" 'BEGIN {printf "%.1f", r / s}')
+    echo "$mode $rows $cpu_us $p50 $p99 $errs $group" >>"$work/results"
     rm -rf "$dir"
 }
 
@@ -86,14 +94,14 @@ for r in $(seq 1 "$rounds"); do
     for m in "${mlist[@]}"; do run_one "$m" "$r"; done
 done
 
-printf '%-10s %10s %12s %9s %9s %7s   %s\n' mode rows/s cpu_us/req p50_ms p99_ms errors "all rounds rows/s"
+printf '%-22s %10s %12s %9s %9s %7s %9s   %s\n' mode rows/s cpu_us/req p50_ms p99_ms errors req/sync "all rounds rows/s/cpu_us"
 off_rows=""
 for m in "${mlist[@]}"; do
     # median round by rows/s
     line=$(awk -v m="$m" '$1 == m' "$work/results" | sort -k2,2n | awk -v n="$rounds" 'NR == int((n + 1) / 2)')
-    all=$(awk -v m="$m" '$1 == m {printf "%s ", $2}' "$work/results")
-    read -r _ rows cpu p50 p99 errs <<<"$line"
-    printf '%-10s %10s %12s %9s %9s %7s   %s\n' "$m" "$rows" "$cpu" "$p50" "$p99" "$errs" "$all"
+    all=$(awk -v m="$m" '$1 == m {printf "%s/%s ", $2, $3}' "$work/results")
+    read -r _ rows cpu p50 p99 errs group <<<"$line"
+    printf '%-22s %10s %12s %9s %9s %7s %9s   %s\n' "$m" "$rows" "$cpu" "$p50" "$p99" "$errs" "$group" "$all"
     [ "$m" = off ] && off_rows=$rows
     if [ -n "$off_rows" ] && [ "$m" != off ]; then
         awk -v a="$off_rows" -v b="$rows" -v m="$m" 'BEGIN {printf "  %s costs %.1f%% of the throughput of off\n", m, 100 * (1 - b / a)}'

@@ -154,7 +154,8 @@ struct config_wal {
     int64_t async_sync_interval_ms;
     int64_t max_total_size_mb; /* 0 = unlimited */
     int64_t recovered_retention_hours;
-    bool preallocate; /* zero-filled spare segments (docs/wal.md) [Ext] */
+    bool preallocate;              /* zero-filled spare segments (docs/wal.md) [Ext] */
+    int64_t group_commit_delay_us; /* wait before a sync when CPU-bound (docs/wal.md) [Ext] */
 };
 
 struct config_compaction_daily {

@@ -8,7 +8,8 @@
  * fsync()/fdatasync() (group commit). Only WAL threads call write, fsync,
  * fdatasync, rename or unlink on WAL files (R6.1).
  *
- * Write path, on an HTTP thread, in this order (docs/wal.md says why):
+ * Write path, on the request's thread (the HTTP I/O thread for the write
+ * routes), in this order (docs/wal.md says why):
  *
  *   wal_prepare(batches)   RC_BUSY (queue full / size cap: 503), RC_IO
  *        │                 (degraded: 500), RC_SHUTDOWN; reserves queue
@@ -17,7 +18,9 @@
  *        │                 trace in memory or in the log
  *   wal_commit()           enqueues; waits until the records are durable
  *                          (fsync, fdatasync) or written to the OS (async);
- *                          RC_IO → 500 (rows stay buffered: at-least-once)
+ *                          RC_IO → 500 (rows stay buffered: at-least-once).
+ *                          An event-loop thread uses wal_commit_async instead
+ *                          and responds from its callback.
  *
  * Flush side (flush worker threads), wired by the server:
  *   flush writer option before_put  → wal_put_intent   (before a file is put)
@@ -71,6 +74,9 @@ struct wal_options {
                                        automatically (checked every minute); < 0 = never */
     bool no_preallocate;            /* !wal.preallocate: segments grow by appending
                                        instead of being zero-filled ahead of use */
+    int64_t group_delay_us;         /* wal.group_commit_delay_us: in sync modes, when the
+                                       machine has no idle CPU, the writer waits this long
+                                       before a sync to gather a larger group; 0 = never */
 };
 
 /* Fills *out from the [wal] section (SPEC §6.1). out->dir points into c. */
@@ -159,7 +165,7 @@ struct wal_replay_stats {
 int wal_replay(struct wal *wal, const struct wal_replay_ops *ops, struct wal_replay_stats *stats,
                struct errbuf *eb) MUST_CHECK;
 
-/* ---- write path (HTTP threads) -------------------------------------------- */
+/* ---- write path (HTTP I/O threads; workers and CQs) ---------------------- */
 
 /*
  * Reserves queue room for the non-empty batches[0..n) of one request and
@@ -180,7 +186,8 @@ int wal_prepare(struct wal *wal, struct batch *const *batches, size_t n, struct 
  * The batches were admitted (batch->seq is set): queues their records and
  * blocks the calling thread until the WAL writer has written them with one
  * write() and — in fsync/fdatasync mode — covered them with a completed
- * sync. Only this connection's thread waits. RC_OK → acknowledge (2xx).
+ * sync. Only the calling thread waits (workers, the CQ thread; an
+ * event-loop thread uses wal_commit_async). RC_OK → acknowledge (2xx).
  * RC_IO → 500: the write or sync failed, or the WAL was degraded meanwhile
  * (the WAL is degraded from now on; the rows are buffered and will still be
  * flushed: at-least-once for a 500). RC_SHUTDOWN if the WAL closed first.
