@@ -7,7 +7,10 @@
  * Secrets appear only in the create and rotate responses, which carry
  * Cache-Control: no-store.
  *
- * Threads: HTTP connection threads; the auth instance is thread-safe.
+ * Threads: api_auth_authorize runs on the HTTP I/O thread (cache only; a
+ * miss returns RC_AGAIN and the http layer runs it again on a worker, where
+ * the store may be read); the token handlers run on HTTP worker threads.
+ * The auth instance is thread-safe.
  */
 #include "api/api_auth.h"
 

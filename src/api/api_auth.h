@@ -4,7 +4,8 @@
  * The decisions themselves live in auth/ (auth_authorize, auth_check, the
  * token functions); this file only moves data between requests and them.
  *
- * Threads: every function here runs on HTTP connection threads.
+ * Threads: api_auth_authorize runs on the HTTP I/O thread, and again on a
+ * worker after it returned RC_AGAIN; the handlers run on HTTP worker threads.
  */
 #ifndef API_API_AUTH_H
 #define API_API_AUTH_H
@@ -24,7 +25,9 @@ struct auth *api_auth_instance(struct http_request *req);
 /* http_hooks.authorize: allowlist, then token and permission check for the
  * route's perm (SPEC §5.2-§5.4). Allowed -> RC_OK (principal set for the
  * access log). Otherwise responds 401/403 (write routes with the `code`
- * field) or 500 and returns RC_UNAUTH / RC_DENIED / RC_INTERNAL. Routes
+ * field) or 500 and returns RC_UNAUTH / RC_DENIED / RC_INTERNAL. On an I/O
+ * thread it consults only the token cache: a miss returns RC_AGAIN (nothing
+ * answered) and the http layer calls it again on a worker. Routes
  * marked HTTP_PERM_PUBLIC whose path is not on auth.allowlist need any valid
  * token. `app` is unused (the instance comes from api_auth_instance). */
 int api_auth_authorize(void *app, struct http_request *req, const struct http_route *route);

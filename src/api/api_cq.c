@@ -8,7 +8,7 @@
  *   RC_BUSY 503 (+ Retry-After), RC_TIMEOUT 504, anything else 500;
  *   a CQ execution that started and failed is always 500.
  *
- * Threads: HTTP connection threads only.
+ * Threads: HTTP worker threads only (executions and deletes block).
  */
 #include "api/api_cq.h"
 

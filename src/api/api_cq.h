@@ -3,8 +3,8 @@
  * (SPEC §8.3): request parsing, response shapes, status codes. The work is
  * done by jobs/cq.h and jobs/delete.h.
  *
- * Threads: every handler runs on its request's HTTP connection thread
- * (thread-per-connection, so a CQ execution or a delete may block it).
+ * Threads: every handler runs on an HTTP worker thread (so a CQ execution
+ * or a delete may block it; the connection is suspended meanwhile).
  */
 #ifndef API_API_CQ_H
 #define API_API_CQ_H

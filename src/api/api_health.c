@@ -1,9 +1,10 @@
 /*
- * api/api_health.c — GET /, /health, /ready, /ping and /metrics (SPEC §9).
+ * api/api_health.c — GET /, /health, /ready and /ping (SPEC §9).
  *
  * /health and /ready read only in-memory state (atomics): they never touch
  * storage, DuckDB or the WAL, so they answer while those hang (SPEC §9.2,
- * R2.4). Called on HTTP connection threads.
+ * R2.4). All four run inline on the HTTP I/O thread (HTTP_EXEC_INLINE):
+ * memory only, never blocking. /metrics is in api_metrics.c.
  */
 #include "api/api_internal.h"
 

@@ -3,9 +3,9 @@
  * policies (SPEC §8.1). The work lives in jobs/compaction.h and
  * jobs/retention.h; these handlers only parse requests and format JSON.
  *
- * Threads: every handler runs on an HTTP connection thread. A retention
- * execution runs synchronously on the request's thread (thread per
- * connection, so other requests are not held up).
+ * Threads: every handler runs on an HTTP worker thread. A retention
+ * execution runs synchronously on that worker (the connection is suspended
+ * meanwhile; other requests are not held up).
  */
 #ifndef API_API_JOBS_H
 #define API_API_JOBS_H

@@ -8,8 +8,9 @@
  * storage, DuckDB or the WAL; the query-pool numbers are in-memory counters
  * behind the pool's own short lock.
  *
- * Threads: handlers and api_access_log on HTTP connection threads;
- * app_stats on the collector thread; start/stop/free on the main thread.
+ * Threads: handlers on HTTP worker threads; api_access_log on the I/O thread
+ * that completes the request (must not block); app_stats on the collector
+ * thread; start/stop/free on the main thread.
  */
 #include "api/api_metrics.h"
 

@@ -15,8 +15,9 @@
  * before the query engine is freed. Handlers may run until http_server_stop
  * returns, so the collector object itself is freed only by api_metrics_free.
  *
- * Threads: handlers and api_access_log run on HTTP connection threads; the
- * collector callback on the collector thread.
+ * Threads: handlers run on HTTP worker threads; api_access_log on the I/O
+ * thread that completes the request (it must not block); the collector
+ * callback on the collector thread.
  */
 #ifndef API_API_METRICS_H
 #define API_API_METRICS_H

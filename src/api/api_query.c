@@ -3,8 +3,9 @@
  * estimates, GET /api/v1/query/{measurement}, measurement and database
  * listings, database create/delete, query cache endpoints.
  *
- * A query response is produced like this (all on the request's connection
- * thread; DESIGN: thread-per-connection, so blocking on DuckDB is fine):
+ * A query response is produced like this (the handler runs on an HTTP worker
+ * thread, so blocking on DuckDB is fine; the stream reader runs on that same
+ * worker after the handler returns):
  *
  *   parse body, validate header ──► cache lookup (JSON /api/v1/query only)
  *     │ hit: cached prefix + fresh tail ("cached": true) ──► buffered reply
@@ -14,10 +15,11 @@
  *     │ result complete: buffered reply with X-Row-Count,
  *     │ X-Execution-Time-Ms, X-Wait-Time-Ms (gzip if accepted)
  *     ▼ more rows
- *   http_respond_stream: the reader drains the encoder's buffer, pulls the
- *   next chunk when it is empty (so memory stays at about one chunk), gzips
- *   on the fly when accepted; a failure now closes the connection (Arrow:
- *   no end-of-stream marker; JSON: truncated body).
+ *   http_respond_stream: the reader drains the encoder's buffer into the
+ *   http layer's bounded pipe (the I/O thread only copies chunks out), pulls
+ *   the next chunk when it is empty (so memory stays at about one chunk plus
+ *   the pipe), gzips on the fly when accepted; a failure now closes the
+ *   connection (Arrow: no end-of-stream marker; JSON: truncated body).
  *
  * JSON results of POST /api/v1/query up to query_cache.max_result_mb are
  * captured as they are produced and stored in the result cache (the part up

@@ -9,9 +9,10 @@
  * chooses buffered or streamed responses (gzip when the client accepts it)
  * and maps errors to statuses.
  *
- * Threads: every handler runs on its request's HTTP connection thread
- * (thread-per-connection), and so do the streaming reader callbacks, which
- * pull chunks from the query cursor directly.
+ * Threads: every handler runs on an HTTP worker thread (it may block on
+ * DuckDB), and so do the streaming reader callbacks, on the same worker
+ * after the handler returns: they pull chunks from the query cursor into
+ * the http layer's bounded pipe, which the I/O thread sends.
  */
 #ifndef API_API_QUERY_H
 #define API_API_QUERY_H

@@ -5,7 +5,8 @@
  * readdir/stat of the WAL directory for files and history) and format it.
  * Cleanup is carried out by the WAL writer thread (wal_cleanup_recovered).
  *
- * Threads: every handler runs on an HTTP connection thread.
+ * Threads: every handler runs on an HTTP worker thread (readdir/stat may
+ * block).
  */
 #ifndef API_API_WAL_H
 #define API_API_WAL_H

@@ -10,8 +10,9 @@
  *                            buffer → writer → catalog → storage
  *
  * Threads: app_start/app_stop run on the main thread. Handlers run on HTTP
- * connection threads and only read the module pointers, which do not change
- * between start and stop.
+ * worker threads, or on the I/O threads for HTTP_EXEC_INLINE routes (writes,
+ * health), and only read the module pointers, which do not change between
+ * start and stop.
  */
 #ifndef API_APP_H
 #define API_APP_H

@@ -8,11 +8,12 @@
  * not-yet-persisted last-use times, the rate-limit table and one background
  * thread "arc-auth".
  *
- * Threads: HTTP connection threads call auth_authorize / auth_check and the
- * token functions; the main thread opens and closes; the background thread
- * persists last-use times every opts.last_used_flush_ms and, once a second,
- * checks whether another process changed the table (`arc token revoke` on a
- * running server) to invalidate the cache.
+ * Threads: HTTP I/O threads call auth_authorize_cached (cache only); HTTP
+ * worker threads call auth_authorize (which may read the store), auth_check
+ * and the token functions; the main thread opens and closes; the background
+ * thread persists last-use times every opts.last_used_flush_ms and, once a
+ * second, checks whether another process changed the table (`arc token
+ * revoke` on a running server) to invalidate the cache.
  *
  * Locks (never nested; none is held while calling the store, whose own
  * db_lock is innermost and taken alone):

@@ -15,10 +15,12 @@
  * out_secret of auth_token_create / auth_token_rotate. Error messages put in
  * an errbuf never contain a token.
  *
- * Threads: every function taking a struct auth * is thread-safe (HTTP
- * connection threads call auth_authorize/auth_check and the CRUD functions
- * concurrently). auth_open/auth_close run on the main thread. The pure
- * helpers (no struct auth *) use no shared state.
+ * Threads: every function taking a struct auth * is thread-safe. HTTP I/O
+ * threads call only auth_authorize_cached (the cache, never the store);
+ * HTTP worker threads call auth_authorize (a cache miss reads the SQLite
+ * store), auth_check and the CRUD functions, concurrently. auth_open /
+ * auth_close run on the main thread. The pure helpers (no struct auth *)
+ * use no shared state.
  */
 #ifndef AUTH_AUTH_H
 #define AUTH_AUTH_H

@@ -12,9 +12,9 @@
  *                                         either buffered or in a file, once)
  *                 on_flushed, on_batches_flushed hooks (no lock held)
  *
- * Threads: N workers named arc-flush-<i>; flusher_flush runs on HTTP threads,
- * flusher_start/stop on main. Age-based due-ness is evaluated by the workers
- * inside colbuf_take_ready at least once per second.
+ * Threads: N workers named arc-flush-<i>; flusher_flush runs on HTTP worker
+ * threads, flusher_start/stop on main. Age-based due-ness is evaluated by the
+ * workers inside colbuf_take_ready at least once per second.
  */
 #include "flush/flusher.h"
 

@@ -2,7 +2,7 @@
  * flush/flusher.h — the flush worker threads: take a due key from the write
  * buffer, write its batches through the sink (Parquet), publish, repeat.
  *
- * Callers: main (start/stop), HTTP threads (flusher_flush for
+ * Callers: main (start/stop), HTTP worker threads (flusher_flush for
  * POST /api/v1/write/flush), the WAL (on_batches_flushed hook). Thread-safe.
  */
 #ifndef FLUSH_FLUSHER_H

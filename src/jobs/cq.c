@@ -3,9 +3,9 @@
  * request body, interval parsing, placeholder substitution and the
  * read-only check of the query (SPEC §8.2 "Definition fields").
  *
- * Owns nothing long-lived. Called from HTTP threads (create/update) and
- * from cq_exec.c (substitution). Pure functions apart from cq_check_query,
- * which borrows a query-engine connection.
+ * Owns nothing long-lived. Called from HTTP worker threads (create/update)
+ * and from cq_exec.c (substitution). Pure functions apart from
+ * cq_check_query, which borrows a query-engine connection.
  */
 #include "jobs/cq.h"
 

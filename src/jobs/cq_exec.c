@@ -20,8 +20,8 @@
  * A destination column that is already float accepts integer results (they
  * are converted); any other type conflict fails the execution.
  *
- * Threads: cq_execute on HTTP threads and on the worker; the scheduler
- * thread only signals the worker (tick), never waits for a query.
+ * Threads: cq_execute on HTTP worker threads and on the CQ worker; the
+ * scheduler thread only signals the worker (tick), never waits for a query.
  * Lock order: svc->lock is a leaf (never held across a call into another
  * module). tick_target.lock may be held while taking svc->lock.
  */

@@ -13,9 +13,9 @@
  * quoted, literals escaped by query/predicate.c) and file paths / metadata
  * as escaped string literals.
  *
- * Threads: del_execute on HTTP threads, serialised by run_lock (held for a
- * whole delete, across DuckDB and storage I/O: that is its purpose — only
- * other deletes wait on it). state_lock guards the SQLite connection and
+ * Threads: del_execute on HTTP worker threads, serialised by run_lock (held
+ * for a whole delete, across DuckDB and storage I/O: that is its purpose —
+ * only other deletes wait on it). state_lock guards the SQLite connection and
  * is held only around SQLite calls; it may be taken while run_lock is held,
  * never the other way round. del_reap takes only state_lock.
  */

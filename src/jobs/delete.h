@@ -31,8 +31,8 @@
  * period lets queries that listed the old file before the swap finish
  * reading it.
  *
- * Threads: del_execute on HTTP threads, one delete at a time (later ones
- * wait on the service's run lock); del_reap on the scheduler thread (or
+ * Threads: del_execute on HTTP worker threads, one delete at a time (later
+ * ones wait on the service's run lock); del_reap on the scheduler thread (or
  * any). DuckDB is used here directly (an in-memory database private to
  * this module), like the flush writer, because rewriting Parquet is a
  * COPY the sandboxed query engine must never run.

@@ -13,7 +13,7 @@
  * Rows of files with unknown counts are read from their footers, so
  * deleted_count is exact for dry runs too.
  *
- * Threads: HTTP threads (execute) and the scheduled-run thread.
+ * Threads: HTTP worker threads (execute) and the scheduled-run thread.
  */
 #include "jobs/retention_internal.h"
 

@@ -29,9 +29,9 @@
  * (VARCHAR keys) or [{"key":..,"value":..}], UNION -> its active member.
  * In CSV, nested values are written as their JSON text (quoted per RFC 4180).
  *
- * Threads: an encoder belongs to one thread at a time (the request's
- * connection thread); different encoders are independent. DuckDB objects
- * passed in stay owned by the caller.
+ * Threads: an encoder belongs to one thread at a time (the HTTP worker
+ * running the query and its stream reader); different encoders are
+ * independent. DuckDB objects passed in stay owned by the caller.
  */
 #ifndef QUERY_ENCODE_H
 #define QUERY_ENCODE_H

@@ -11,7 +11,7 @@
  *
  * Lock: `lock` guards the list, the counters and `generation`. It is never
  * held across I/O, allocation of a body copy, or a call into another
- * module. Threads: HTTP connection threads (get/put/stats), flush workers
+ * module. Threads: HTTP worker threads (get/put/stats), flush workers
  * and the scheduler (query_cache_clear).
  */
 #include "query/qcache.h"

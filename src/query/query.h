@@ -4,7 +4,8 @@
  * reads of buffered rows). Encoders (query/encode*.c) and the HTTP handlers
  * (api/api_query.c) consume a query_cursor.
  *
- * Threads: any HTTP connection thread may call query_execute; a cursor is
+ * Threads: any thread that may block (HTTP worker threads, job threads)
+ * may call query_execute, never an HTTP I/O thread; a cursor is
  * used by one thread at a time and holds one pooled DuckDB connection until
  * query_cursor_close. Thread-safe otherwise.
  *
