@@ -963,27 +963,36 @@ static void *worker_main(void *arg)
 static void dispatch(struct http_server *srv, struct http_request *req)
 {
     struct workers *wp = &srv->workers;
-    park(req);
     pthread_mutex_lock(&wp->lock);
-    req->job_next = NULL;
-    if (wp->tail)
-        wp->tail->job_next = req;
-    else
-        wp->head = req;
-    wp->tail = req;
-    wp->queued++;
-    metric_set(srv->m_work_queued, (int64_t)wp->queued);
-    if (wp->idle < wp->queued && wp->nthreads < wp->max) {
+    if (wp->idle <= wp->queued && wp->nthreads < wp->max) {
         pthread_t t;
         if (pthread_create(&t, NULL, worker_main, srv) == 0) {
             wp->threads[wp->nthreads++] = t;
             metric_set(srv->m_workers, (int64_t)wp->nthreads);
-        } else if (wp->nthreads == 0) {
-            log_error("http", "cannot start a worker thread; request waits");
+        } else {
+            log_warn("http", "cannot start a worker thread (%u running)", wp->nthreads);
         }
     }
-    pthread_cond_signal(&wp->cv);
+    bool none = wp->nthreads == 0;
+    if (!none) {
+        /* Parked before any worker can see it: the worker's resume must
+         * find the connection suspended. */
+        park(req);
+        req->job_next = NULL;
+        if (wp->tail)
+            wp->tail->job_next = req;
+        else
+            wp->head = req;
+        wp->tail = req;
+        wp->queued++;
+        metric_set(srv->m_work_queued, (int64_t)wp->queued);
+        pthread_cond_signal(&wp->cv);
+    }
     pthread_mutex_unlock(&wp->lock);
+    if (none) {
+        req->auth_wait = false;
+        http_respond_error(req, 503, "Server busy: no worker thread available");
+    }
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
