@@ -8,7 +8,8 @@
 #        (wal.group_commit_delay_us = 0)
 # Needs: build/arc and build/bench_ingest (cmake --build build).
 #
-# Each round starts a fresh server per mode on 127.0.0.1 (temporary data and
+# Each round starts a fresh server per mode on 127.0.0.1 (modes in a rotated
+# order each round, a sync and a pause between runs; temporary data and
 # WAL directory under $TMPDIR or /tmp, on the disk the WAL would live on),
 # runs bench_ingest for `seconds`, reads the server's CPU time from
 # /proc/<pid>/stat, and stops the server by PID. With BUFFERS=large (the
@@ -90,8 +91,18 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "BUFFERS=$buffers bench/wal-http.sh $secs $rounds $conns $batch $modes"
 IFS=, read -r -a mlist <<<"$modes"
+n=${#mlist[@]}
 for r in $(seq 1 "$rounds"); do
-    for m in "${mlist[@]}"; do run_one "$m" "$r"; done
+    # Rotate the order each round: a mode is not always the one that runs
+    # after the same neighbour, or last in a round on a machine that drifts.
+    for i in $(seq 0 $((n - 1))); do
+        m=${mlist[$(((i + r - 1) % n))]}
+        run_one "$m" "$r"
+        # The previous run's files (WAL, spares) are deleted and written
+        # back now, not during the next run.
+        sync
+        sleep 1
+    done
 done
 
 printf '%-22s %10s %12s %9s %9s %7s %9s   %s\n' mode rows/s cpu_us/req p50_ms p99_ms errors req/sync "all rounds rows/s/cpu_us"
