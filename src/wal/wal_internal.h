@@ -481,5 +481,8 @@ bool wal__scan_is_flushed(const struct wscan *s, uint64_t lsn);
  * line: "cpu  user nice system idle iowait irq softirq steal ..."); idle and
  * iowait are the not-busy part. False if the line is not there. */
 bool wal__cpu_times(const char *text, uint64_t *busy, uint64_t *total);
+/* Tests: make every CPU check answer saturated (1) or idle (0); -1 measures
+ * again. Process-wide. */
+void wal__test_force_cpu_saturated(int v);
 
 #endif

@@ -1113,6 +1113,65 @@ static void test_open_errors(void **state)
     assert_false(wal_sync_mode_parse(NULL, &m));
 }
 
+/* When the CPU is saturated the writer waits group_delay_us before a sync;
+ * when it is not, it never waits. */
+static void test_group_wait_only_when_saturated(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    struct wal_options o = opts(dir, WAL_SYNC_FDATASYNC);
+    o.group_delay_us = 300 * 1000;
+    o.no_preallocate = true;
+    struct wal *w = open_wal(&o);
+    struct target t;
+    target_init(&t);
+    int64_t ts = T0;
+    wal__test_force_cpu_saturated(1);
+    time_sleep_ms(10); /* the writer's current loop pass may predate the change */
+    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 1)), RC_OK);
+    int64_t t0 = time_mono_ms();
+    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 2)), RC_OK);
+    assert_true(time_mono_ms() - t0 >= 290);
+    wal__test_force_cpu_saturated(0);
+    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 3)), RC_OK);
+    t0 = time_mono_ms();
+    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 4)), RC_OK);
+    assert_true(time_mono_ms() - t0 < 250);
+    wal__test_force_cpu_saturated(-1);
+    wal_close(&w);
+    target_cleanup(&t);
+    rm_rf(&dir);
+}
+
+/* While the CPU is saturated the preparer does not zero-fill a spare (the
+ * writer appends instead); it makes one once CPU is idle again. */
+static void test_prealloc_pauses_when_saturated(void **state)
+{
+    (void)state;
+    wal__test_force_cpu_saturated(1);
+    char *dir = make_tmpdir();
+    struct wal_options o = opts(dir, WAL_SYNC_FDATASYNC);
+    o.max_segment_bytes = 4 << 20;
+    struct wal *w = open_wal(&o);
+    time_sleep_ms(400);
+    pthread_mutex_lock(&w->lock);
+    int spare = w->spare_fd;
+    pthread_mutex_unlock(&w->lock);
+    assert_true(spare < 0);
+    wal__test_force_cpu_saturated(0);
+    int64_t deadline = time_mono_ms() + 10000;
+    do {
+        time_sleep_ms(20);
+        pthread_mutex_lock(&w->lock);
+        spare = w->spare_fd;
+        pthread_mutex_unlock(&w->lock);
+    } while (spare < 0 && time_mono_ms() < deadline);
+    assert_true(spare >= 0);
+    wal__test_force_cpu_saturated(-1);
+    wal_close(&w);
+    rm_rf(&dir);
+}
+
 /* The group-commit wait reads machine CPU use from /proc/stat. */
 static void test_cpu_times(void **state)
 {
@@ -1160,6 +1219,8 @@ int main(void)
         cmocka_unit_test(test_corrupt_segments_replay),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_cpu_times),
+        cmocka_unit_test(test_group_wait_only_when_saturated),
+        cmocka_unit_test(test_prealloc_pauses_when_saturated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
