@@ -62,7 +62,7 @@ int api_auth_authorize(void *app, struct http_request *req, const struct http_ro
     struct auth_decision d;
     /* On an I/O thread only the cache is consulted; a miss is decided again
      * on a worker (the store is a file). */
-    if (http_req_can_defer(req))
+    if (http_req_on_io_thread(req))
         auth_authorize_cached(api_auth_instance(req), http_req_path(req), needed_for(route->perm),
                               &c, &d);
     else

@@ -261,14 +261,13 @@ static enum admit_result admit(struct http_request *req, struct app *app,
         rc = colbuf_admit(app->colbuf, batches, n, &eb);
         if (rc != RC_OK) {
             wal_abort(&tk);
-        } else if (tk && http_req_can_defer(req)) {
+        } else if (tk) {
             /* Suspend first: the WAL may finish before wal_commit_async
-             * returns, and its resume must find the request parked. */
+             * returns, and its resume must find the request parked. From
+             * here the request is the WAL callback's: do not touch it. */
             http_req_defer(req, finish);
             wal_commit_async(&tk, wal_done, req);
             return ADMIT_WAITING;
-        } else {
-            rc = wal_commit(&tk, &eb);
         }
     }
     if (rc == RC_OK)

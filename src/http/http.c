@@ -46,6 +46,10 @@
  * made memset ~15 % of the server's CPU on 20-row writes; 32 KiB slowed
  * multi-MB uploads (smaller reads) by a third; 64 KiB keeps both. */
 #define CONN_POOL_BYTES (64 * 1024)
+/* Bodies above this many wire bytes are handled on a worker even for inline
+ * routes: ~1 ms of line-protocol parsing uncompressed (~10 ms gzip), the
+ * longest an I/O thread may be held; the hand-off is small next to it. */
+#define INLINE_BODY_MAX (64 * 1024)
 #define MAX_RESP_HEADERS 16
 #define NSTATUS_CLASSES 6
 
@@ -874,16 +878,19 @@ static void park(struct http_request *req)
     MHD_suspend_connection(req->conn);
 }
 
+/* Set by http_req_defer on a worker: the request now belongs to whoever
+ * resumes it, so run_job must not look at it again. */
+static __thread bool tl_deferred;
+
 void http_req_defer(struct http_request *req, http_handler_fn cont)
 {
+    req->cont = cont;
     if (req->in_worker) {
-        /* A worker may simply block; deferring from one would race with
-         * the resume (the request can be freed before the worker returns). */
-        log_error("http", "http_req_defer on a worker thread path=%s", req->path);
-        http_respond_error(req, 500, "Internal error: deferred on a worker");
+        /* Already suspended (dispatch parked it). */
+        req->in_worker = false;
+        tl_deferred = true;
         return;
     }
-    req->cont = cont;
     park(req);
 }
 
@@ -892,7 +899,7 @@ void http_req_resume(struct http_request *req)
     unpark_conn(req->srv, req->conn);
 }
 
-bool http_req_can_defer(const struct http_request *req)
+bool http_req_on_io_thread(const struct http_request *req)
 {
     return !req->in_worker;
 }
@@ -915,10 +922,13 @@ static void run_job(struct http_server *srv, struct http_request *req)
         unpark_conn(srv, req->conn);
         return;
     }
+    tl_deferred = false;
     if (atomic_load(&srv->workers_stop))
         http_respond_error(req, 503, "Server is shutting down");
     else
         route->handle(req);
+    if (tl_deferred)
+        return; /* whoever resumes it owns it (it may be gone already) */
     if (!req->resp && !req->queued) {
         log_error("http", "handler sent no response path=%s", req->path);
         http_respond_error(req, 500, "Internal error: no response");
@@ -1012,6 +1022,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         snprintf(req->method, sizeof(req->method), "%s", method);
         *con_cls = req;
         first_call(srv, req, url);
+        if (req->auth_wait)
+            return MHD_YES; /* a worker has it now: hands off until the resume */
         if (!req->resp)
             return MHD_YES;
         req->stop_body = true;
@@ -1049,7 +1061,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     } else if (!req->resp && !req->queued && !req->handled && req->route_idx >= 0) {
         req->handled = true;
         const struct http_route *route = &srv->routes[req->route_idx];
-        if (route->exec != HTTP_EXEC_INLINE) {
+        /* A large body would hold the loop for its whole parse: inline
+         * routes run on a worker above INLINE_BODY_MAX wire bytes. */
+        if (route->exec != HTTP_EXEC_INLINE || req->body_bytes > INLINE_BODY_MAX) {
             dispatch(srv, req);
             return MHD_YES;
         }

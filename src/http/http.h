@@ -56,7 +56,9 @@ enum http_perm {
 enum http_exec {
     HTTP_EXEC_WORKER = 0, /* a worker thread: the handler may block (disk, DuckDB, waits) */
     HTTP_EXEC_INLINE,     /* the connection's I/O thread: CPU and memory only, never
-                             blocks; may wait for another thread with http_req_defer */
+                             blocks; may wait for another thread with http_req_defer.
+                             A request whose body is over 64 KiB runs on a worker
+                             anyway (bounded loop time); http_req_on_io_thread tells */
 };
 
 typedef void (*http_handler_fn)(struct http_request *req);
@@ -169,17 +171,19 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
                          http_reader_fn reader, void *ctx, void (*free_fn)(void *));
 bool http_req_responded(const struct http_request *req);
 
-/* --- deferred responses (HTTP_EXEC_INLINE handlers) ----------------------- */
-/* Suspends the request: the handler returns without responding and the I/O
- * thread goes on with other connections. Later some thread calls
+/* --- deferred responses ----------------------------------------------------- */
+/* Suspends the request: the handler returns without responding (and, on a
+ * worker, the worker is free at once). Later some thread calls
  * http_req_resume(req) exactly once; then cont(req) runs on the I/O thread
- * and responds (http_respond_*, or defers again). Only on the I/O thread
- * (http_req_can_defer); a worker-run handler blocks instead. */
+ * and responds (http_respond_*, or defers again). From the call on, the
+ * request belongs to whoever will resume it: the handler must not touch it
+ * after handing it over (the resume may come before the handler returns). */
 void http_req_defer(struct http_request *req, http_handler_fn cont);
 /* Any thread; req must not be touched afterwards by the caller. */
 void http_req_resume(struct http_request *req);
-/* True when the handler runs on the I/O thread (deferring is possible). */
-bool http_req_can_defer(const struct http_request *req);
+/* True when the caller runs on an I/O thread: it must not block (no file,
+ * network, DuckDB or SQLite call, no wait); false on a worker. */
+bool http_req_on_io_thread(const struct http_request *req);
 
 /* HTTP status for an RC_* code (the one table, STYLE.md §4). */
 int http_status_for_rc(int rc);

@@ -63,9 +63,8 @@ static void deferred_done(struct http_request *req)
     http_respond(req, 200, "text/plain", "resumed", 7);
 }
 
-static void h_defer(struct http_request *req)
+static void defer_and_resume_later(struct http_request *req)
 {
-    assert_true(http_req_can_defer(req));
     struct resumer *r = xmalloc(sizeof(*r));
     r->req = req;
     const char *ms = http_req_query(req, "ms");
@@ -74,6 +73,21 @@ static void h_defer(struct http_request *req)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, resume_later, r), 0);
     pthread_detach(t);
+    /* req may be answered and freed by now: not touched again. */
+}
+
+static void h_defer(struct http_request *req)
+{
+    assert_true(http_req_on_io_thread(req));
+    defer_and_resume_later(req);
+}
+
+/* The same from a worker: the worker is released at once, the
+ * continuation still runs on the I/O thread. */
+static void h_wdefer(struct http_request *req)
+{
+    assert_false(http_req_on_io_thread(req));
+    defer_and_resume_later(req);
 }
 
 /* Deferred requests parked until the test resumes them all at once. */
@@ -136,13 +150,15 @@ static void h_stream(struct http_request *req)
     http_respond_stream(req, 200, "text/plain", gen_read, g, gen_free);
 }
 
-/* Buffered-body route answering the body's length. */
+/* Buffered-body route (inline) answering the body's length and where it
+ * ran: on the I/O thread, or on a worker for a large body. */
 static void h_echo_len(struct http_request *req)
 {
     size_t len = 0;
     http_req_body(req, &len);
-    char out[32];
-    int n = snprintf(out, sizeof(out), "%zu", len);
+    char out[48];
+    int n =
+        snprintf(out, sizeof(out), "%zu %s", len, http_req_on_io_thread(req) ? "inline" : "worker");
     http_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
@@ -156,7 +172,7 @@ static int slow_authorize(void *app, struct http_request *req, const struct http
     (void)app;
     if (route->perm == HTTP_PERM_PUBLIC)
         return RC_OK;
-    if (http_req_can_defer(req))
+    if (http_req_on_io_thread(req))
         return RC_AGAIN;
     atomic_fetch_add(&g_auth_on_worker, 1);
     time_sleep_ms(100);
@@ -172,6 +188,7 @@ static const struct http_route routes[] = {
     {"GET", "/ping", h_ping, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
     {"GET", "/sleep", h_sleep, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_WORKER},
     {"GET", "/defer", h_defer, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
+    {"GET", "/wdefer", h_wdefer, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_WORKER},
     {"GET", "/park", h_park, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_INLINE},
     {"GET", "/stream", h_stream, HTTP_PERM_PUBLIC, HTTP_BODY_NONE, NULL, NULL, NULL, HTTP_EXEC_WORKER},
     {"POST", "/echo", h_echo_len, HTTP_PERM_WRITE, HTTP_BODY_BUFFER, NULL, NULL, NULL, HTTP_EXEC_INLINE},
@@ -306,9 +323,15 @@ static void test_deferred_request_resumed_from_another_thread(void **state)
     assert_true(time_mono_ms() - t0 >= 290);
     assert_string_equal(body, "resumed");
     xfree(body);
-    /* Resumed before the handler even returned (the thread is instant). */
-    for (int i = 0; i < 20; i++)
+    /* Resumed before the handler even returned (the thread is instant),
+     * from the I/O thread and from a worker. */
+    for (int i = 0; i < 20; i++) {
         assert_int_equal(get(port, "/defer?ms=0", 2000), 200);
+        assert_int_equal(get(port, "/wdefer?ms=0", 2000), 200);
+    }
+    assert_int_equal(read_resp(send_get(port, "/wdefer?ms=200"), 5000, &body, &len), 200);
+    assert_string_equal(body, "resumed");
+    xfree(body);
     http_server_stop(&s);
 }
 
@@ -445,16 +468,20 @@ static void test_authorization_on_a_worker(void **state)
     int before = atomic_load(&g_auth_on_worker);
     int64_t t0 = time_mono_ms();
     int ok = send_post(port, "/echo", "good", 100000);
+    int small = send_post(port, "/echo", "good", 1000);
     int bad = send_post(port, "/echo", "evil", 10);
     assert_int_equal(get(port, "/ping", 2000), 200);
     assert_true(time_mono_ms() - t0 < 90); /* did not wait for the 100 ms decisions */
     char *body = NULL;
     size_t len = 0;
     assert_int_equal(read_resp(ok, 5000, &body, &len), 200);
-    assert_string_equal(body, "100000");
+    assert_string_equal(body, "100000 worker"); /* over 64 KiB: not on the loop */
+    xfree(body);
+    assert_int_equal(read_resp(small, 5000, &body, &len), 200);
+    assert_string_equal(body, "1000 inline");
     xfree(body);
     assert_int_equal(read_resp(bad, 5000, NULL, NULL), 401);
-    assert_int_equal(atomic_load(&g_auth_on_worker), before + 2);
+    assert_int_equal(atomic_load(&g_auth_on_worker), before + 3);
     http_server_stop(&s);
 }
 

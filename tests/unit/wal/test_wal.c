@@ -1126,20 +1126,25 @@ static void test_group_wait_only_when_saturated(void **state)
     struct target t;
     target_init(&t);
     int64_t ts = T0;
+    struct batch *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = mk_batch("m", &ts, 1, i + 1);
     wal__test_force_cpu_saturated(1);
     time_sleep_ms(10); /* the writer's current loop pass may predate the change */
-    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 1)), RC_OK);
+    assert_int_equal(write_one(w, &t, b[0]), RC_OK);
     int64_t t0 = time_mono_ms();
-    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 2)), RC_OK);
+    assert_int_equal(write_one(w, &t, b[1]), RC_OK);
     assert_true(time_mono_ms() - t0 >= 290);
     wal__test_force_cpu_saturated(0);
-    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 3)), RC_OK);
+    assert_int_equal(write_one(w, &t, b[2]), RC_OK);
     t0 = time_mono_ms();
-    assert_int_equal(write_one(w, &t, mk_batch("m", &ts, 1, 4)), RC_OK);
+    assert_int_equal(write_one(w, &t, b[3]), RC_OK);
     assert_true(time_mono_ms() - t0 < 250);
     wal__test_force_cpu_saturated(-1);
     wal_close(&w);
     target_cleanup(&t);
+    for (int i = 0; i < 4; i++)
+        batch_unref(&b[i]);
     rm_rf(&dir);
 }
 
