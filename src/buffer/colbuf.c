@@ -60,6 +60,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -440,12 +441,8 @@ int colbuf_new(const struct colbuf_limits *limits, const struct colbuf_retry *re
 
     pthread_mutex_init(&cb->lock, NULL);
     /* Monotonic waits: a wall-clock jump must not stall or spin the workers. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cb->work_cond, &ca);
-    pthread_cond_init(&cb->done_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&cb->work_cond);
+    cond_init_monotonic(&cb->done_cond);
     *out = cb;
     return RC_OK;
 }

@@ -57,6 +57,7 @@ DUCKDB_C_API void duckdb_unsafe_vector_assign_string_element_len(duckdb_vector v
                                                                  const char *str, idx_t str_len);
 
 #include "ingest/batch.h"
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
@@ -144,17 +145,6 @@ struct parquet_job {
     char *tags;       /* sorted tag names joined by ',' ("" if none) */
 };
 
-static void abstime_after_ms(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static int register_scan(struct parquet_engine *eng, struct errbuf *eb);
 
 static void *watchdog_main(void *arg)
@@ -180,7 +170,7 @@ static void *watchdog_main(void *arg)
             pthread_cond_wait(&eng->cond, &eng->lock);
         } else {
             struct timespec ts;
-            abstime_after_ms(&ts, next - now);
+            cond_deadline_ms(&ts, next - now);
             pthread_cond_timedwait(&eng->cond, &eng->lock, &ts);
         }
     }
@@ -238,11 +228,7 @@ int parquet_engine_new(const struct parquet_engine_options *opts, struct parquet
         return rc;
     }
     pthread_mutex_init(&eng->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&eng->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&eng->cond);
     if (pthread_create(&eng->watchdog, NULL, watchdog_main, eng) != 0) {
         duckdb_close(&eng->db);
         pthread_mutex_destroy(&eng->lock);

@@ -33,6 +33,7 @@
 #include "flush/writer.h"
 #include "metrics/metrics.h"
 #include "storage/storage.h"
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -346,13 +347,7 @@ static void *refresh_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&r->mu);
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(r->interval_ms / 1000);
-        ts.tv_nsec += (long)(r->interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cond_deadline_ms(&ts, r->interval_ms);
         while (!atomic_load(&r->stop)) {
             if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) != 0)
                 break; /* interval passed */
@@ -383,11 +378,7 @@ int refresh_start(struct catalog *cat, struct storage *st, const struct refresh_
         r->grace_ms = MIN_GRACE_MS;
     atomic_init(&r->stop, false);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&r->cv);
     r->m_runs = metrics_counter("arc_catalog_refresh_runs_total",
                                 "Catalog refreshes from a storage listing", NULL);
     r->m_failures = metrics_counter("arc_catalog_refresh_failures_total",

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "util/condvar.h"
 #include "util/jsonw.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -593,12 +594,7 @@ static void pipe_produce(struct pipe *p)
         pthread_mutex_lock(&p->lock);
         while (p->count == PIPE_SLOTS && !p->cancelled && !atomic_load(&p->srv->workers_stop)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            cond_deadline_ms(&ts, 100); /* also notices a stopping server */
             pthread_cond_timedwait(&p->space, &p->lock, &ts);
         }
         bool stop = p->cancelled || p->count == PIPE_SLOTS;
@@ -648,7 +644,7 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
     }
     struct pipe *p = xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->space, NULL);
+    cond_init_monotonic(&p->space);
     p->refs = 2;
     p->srv = req->srv;
     p->conn = req->conn;

@@ -54,6 +54,7 @@
 #include "metrics/metrics.h"
 #include "query/qcache.h"
 #include "storage/storage.h"
+#include "util/condvar.h"
 #include "util/config.h"
 #include "util/faults.h"
 #include "util/log.h"
@@ -1000,11 +1001,7 @@ int compaction_new(const struct compaction_options *o, struct storage *st, struc
                                    "Unreadable compaction inputs skipped (left in place)", NULL);
 
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&c->cond);
     pthread_cond_init(&c->idle, NULL);
     if (pthread_create(&c->thread, NULL, manager_main, c) != 0) {
         rc = errbuf_set(eb, RC_INTERNAL, "compaction: cannot start manager thread");

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -55,17 +56,6 @@ struct scheduler {
     char running[JOB_NAME_MAX]; /* name of the callback running now, "" = none */
     pthread_cond_t idle;        /* signalled when a callback returns */
 };
-
-static void abstime_after_ms(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 static bool job_due(const struct sched_job *j, int64_t now_us, int64_t now_ms)
 {
@@ -104,7 +94,7 @@ static void *sched_main(void *arg)
         }
         if (due == s->njobs) {
             struct timespec ts;
-            abstime_after_ms(&ts, wait > 0 ? wait : 1);
+            cond_deadline_ms(&ts, wait > 0 ? wait : 1);
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
             continue;
         }
@@ -142,11 +132,7 @@ int scheduler_start(struct scheduler **out, struct errbuf *eb)
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->cond);
     pthread_cond_init(&s->idle, NULL);
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         pthread_cond_destroy(&s->idle);

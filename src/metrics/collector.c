@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "util/condvar.h"
 #include "util/faults.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -857,11 +858,7 @@ int collector_new(const struct collector_options *o, struct collector **out, str
 
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->stop_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->stop_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&c->stop_cond);
 
     register_metrics(c);
     *out = c;

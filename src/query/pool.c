@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/condvar.h"
 #include "util/faults.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -158,11 +159,7 @@ int dbpool_new(duckdb_database db, const struct dbpool_options *o, struct dbpool
     atomic_init(&p->connect_attempts, 0);
     atomic_init(&p->test_fail, false);
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->avail, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&p->avail);
     p->slots = xcalloc(p->size, sizeof(*p->slots));
     unsigned opened = 0;
     for (unsigned i = 0; i < p->size; i++) {

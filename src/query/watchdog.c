@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -71,11 +72,7 @@ int qwatch_start(struct qwatch **out, struct errbuf *eb)
 {
     struct qwatch *w = xcalloc(1, sizeof(*w));
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&w->cond);
     int e = pthread_create(&w->thread, NULL, watch_main, w);
     if (e) {
         pthread_cond_destroy(&w->cond);

@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "storage/s3.h"
 #include "storage/storage.h"
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -101,13 +102,7 @@ static void *probe_main(void *arg)
         }
         pthread_mutex_lock(&p->mu);
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(p->interval_ms / 1000);
-        ts.tv_nsec += (long)(p->interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cond_deadline_ms(&ts, p->interval_ms);
         while (!p->stop) {
             if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
                 break; /* interval passed */
@@ -137,11 +132,7 @@ int storage_probe_start(struct storage *st, const struct storage_probe_options *
     p->interval_ms = opts && opts->interval_ms > 0 ? opts->interval_ms : DEFAULT_INTERVAL_MS;
     p->state.last_ok = true;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&p->cv);
     p->m_failures = metrics_counter("arc_storage_probe_failures_total",
                                     "Failed background storage probes", NULL);
     p->m_consecutive = metrics_gauge("arc_storage_probe_consecutive_failures",

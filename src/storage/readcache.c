@@ -50,6 +50,7 @@
 
 #include "metrics/metrics.h"
 #include "storage/storage.h"
+#include "util/condvar.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -668,11 +669,7 @@ int readcache_new(struct storage *st, const char *dir, uint64_t max_bytes, struc
     c->s.max_bytes = max_bytes;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work_cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->done_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&c->done_cv);
     c->nbuckets = INITIAL_BUCKETS;
     c->buckets = xcalloc(c->nbuckets, sizeof(*c->buckets));
     c->root = storage_local_root(st);
@@ -762,14 +759,7 @@ static bool wait_done(struct readcache *c, int64_t deadline_mono_ms)
     if (now >= deadline_mono_ms)
         return false;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t left = deadline_mono_ms - now;
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    cond_deadline_ms(&ts, deadline_mono_ms - now);
     pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
     return true;
 }

@@ -69,6 +69,7 @@
 
 #include "ingest/batch.h"
 #include "metrics/metrics.h"
+#include "util/condvar.h"
 #include "util/config.h"
 #include "util/faults.h"
 #include "util/log.h"
@@ -184,26 +185,6 @@ void wal_options_from_config(const struct config_wal *c, struct wal_options *out
     out->recovered_retention_ms = c->recovered_retention_hours * 3600 * 1000;
     out->no_preallocate = !c->preallocate;
     out->group_delay_us = c->group_commit_delay_us;
-}
-
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
-static void cond_init_mono(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
 }
 
 struct witem *wal__item_new(struct wal *w, enum witem_kind kind, bool waited)
@@ -391,7 +372,7 @@ static bool pending_has(struct wal *w, const struct batch *b)
 static struct went *lookup_entry(struct wal *w, const struct batch *b)
 {
     struct timespec until;
-    deadline_after(&until, PENDING_WAIT_MAX_MS);
+    cond_deadline_ms(&until, PENDING_WAIT_MAX_MS);
     for (;;) {
         struct went *e = b->seq ? wal__map_find(w, b->seq) : NULL;
         if (e || !pending_has(w, b))
@@ -1242,7 +1223,7 @@ static void *writer_main(void *arg)
             if (time_mono_ms() >= next_hk)
                 break;
             struct timespec until;
-            deadline_after(&until, next_hk - time_mono_ms());
+            cond_deadline_ms(&until, next_hk - time_mono_ms());
             pthread_cond_timedwait(&w->work_cv, &w->lock, &until);
         }
         if (may_wait && w->qhead && !w->stopping) {
@@ -1318,7 +1299,7 @@ static void *syncer_main(void *arg)
         pthread_mutex_lock(&w->lock);
         if (!w->syncer_stop) {
             struct timespec until;
-            deadline_after(&until, w->o.async_sync_interval_ms);
+            cond_deadline_ms(&until, w->o.async_sync_interval_ms);
             pthread_cond_timedwait(&w->sync_cv, &w->lock, &until);
         }
         bool stop = w->syncer_stop;
@@ -1449,10 +1430,10 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
     atomic_init(&w->fault_fsync_delay_ms, faults_value("fsync_delay_ms", 0));
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->pool_lock, NULL);
-    cond_init_mono(&w->work_cv);
-    cond_init_mono(&w->done_cv);
-    cond_init_mono(&w->sync_cv);
-    cond_init_mono(&w->prep_cv);
+    cond_init_monotonic(&w->work_cv);
+    cond_init_monotonic(&w->done_cv);
+    cond_init_monotonic(&w->sync_cv);
+    cond_init_monotonic(&w->prep_cv);
 
     int rc = mkdir_p(w->dir, eb);
     if (rc != RC_OK)
