@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "util/procstat.h"
 #include "util/condvar.h"
 #include "util/faults.h"
 #include "util/log.h"
@@ -381,14 +382,10 @@ static int collect_system(struct collector *c, struct collector_sample *s, struc
     snprintf(path, sizeof(path), "%s/stat", root);
     if ((rc = read_small(path, buf, sizeof(buf), eb)))
         return rc;
-    unsigned long long f[8] = {0};
-    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3],
-               &f[4], &f[5], &f[6], &f[7]) < 4)
+    uint64_t busy, total;
+    if (!procstat_cpu_times(buf, &busy, &total))
         return errbuf_set(eb, RC_PARSE, "parsing %s: no cpu line", path);
-    uint64_t total = 0;
-    for (int i = 0; i < 8; i++)
-        total += f[i];
-    uint64_t idle = f[3] + f[4];
+    uint64_t idle = total - busy;
     uint64_t dt = total, di = idle;
     if (c->have_prev && total >= c->prev_cpu_total && idle >= c->prev_cpu_idle) {
         dt = total - c->prev_cpu_total;

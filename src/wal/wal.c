@@ -69,6 +69,7 @@
 
 #include "ingest/batch.h"
 #include "metrics/metrics.h"
+#include "util/procstat.h"
 #include "util/condvar.h"
 #include "util/config.h"
 #include "util/faults.h"
@@ -91,7 +92,6 @@
 #define SPARE_PREFIX "arc-spare-" /* + counter + SPARE_SUFFIX: never a segment name */
 #define SPARE_SUFFIX ".tmp"
 
-/* Writer-thread-only state (never touched by other threads). */
 /* Machine CPU use, sampled from /proc/stat (see cpu_saturated). One per
  * thread that asks. */
 struct cpu_watch {
@@ -101,6 +101,7 @@ struct cpu_watch {
     bool saturated;       /* busy share of the last window >= CPU_SATURATED_PCT */
 };
 
+/* Writer-thread-only state (never touched by other threads). */
 struct writer_state {
     int fd;               /* active segment */
     uint64_t bytes;       /* written to the active segment, header included */
@@ -463,22 +464,13 @@ static int do_sync(struct wal *w, int fd, bool fault_delay)
 #define CPU_CHECK_MS 200
 #define CPU_SATURATED_PCT 90
 
-bool wal__cpu_times(const char *text, uint64_t *busy, uint64_t *total)
-{
-    unsigned long long v[8] = {0};
-    if (sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) < 4)
-        return false;
-    /* user nice system idle iowait irq softirq steal (guest is in user) */
-    *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    *total = *busy + v[3] + v[4];
-    return true;
-}
-
 static void cpu_watch_open(struct cpu_watch *cw)
 {
     memset(cw, 0, sizeof(*cw));
     cw->fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (cw->fd < 0)
+        log_warn("wal", "cannot read /proc/stat (%s): the CPU is taken as never saturated",
+                 strerror(errno));
 }
 
 static void cpu_watch_close(struct cpu_watch *cw)
@@ -511,13 +503,15 @@ static bool cpu_saturated(struct cpu_watch *cw)
     if (n <= 0)
         return cw->saturated = false;
     buf[n] = '\0';
-    if (!wal__cpu_times(buf, &busy, &total))
+    if (!procstat_cpu_times(buf, &busy, &total))
         return cw->saturated = false;
+    /* The first sample, or counters that went back (CPU hot-unplug), only
+     * set the base. */
+    bool base = cw->total == 0 || total < cw->total || busy < cw->busy;
     uint64_t db = busy - cw->busy, dt = total - cw->total;
-    bool first = cw->total == 0;
     cw->busy = busy;
     cw->total = total;
-    cw->saturated = !first && dt > 0 && db * 100 >= dt * CPU_SATURATED_PCT;
+    cw->saturated = !base && dt > 0 && db * 100 >= dt * CPU_SATURATED_PCT;
     return cw->saturated;
 }
 

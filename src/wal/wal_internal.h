@@ -477,10 +477,6 @@ int wal__scan_dir(int dirfd, const char *dir, struct wscan **out, struct wseg **
 void wal__scan_free(struct wscan **sp);
 bool wal__scan_is_flushed(const struct wscan *s, uint64_t lsn);
 
-/* Busy and total CPU time of all CPUs from /proc/stat's text (its first
- * line: "cpu  user nice system idle iowait irq softirq steal ..."); idle and
- * iowait are the not-busy part. False if the line is not there. */
-bool wal__cpu_times(const char *text, uint64_t *busy, uint64_t *total);
 /* Tests: make every CPU check answer saturated (1) or idle (0); -1 measures
  * again. Process-wide. */
 void wal__test_force_cpu_saturated(int v);

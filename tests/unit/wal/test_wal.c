@@ -1177,31 +1177,6 @@ static void test_prealloc_pauses_when_saturated(void **state)
     rm_rf(&dir);
 }
 
-/* The group-commit wait reads machine CPU use from /proc/stat. */
-static void test_cpu_times(void **state)
-{
-    (void)state;
-    uint64_t busy = 0, total = 0;
-    assert_true(wal__cpu_times("cpu  100 5 50 800 40 3 2 10 0 0\ncpu0 1 2 3 4\n", &busy, &total));
-    assert_int_equal(busy, 100 + 5 + 50 + 3 + 2 + 10);
-    assert_int_equal(total, busy + 800 + 40);
-    /* Old kernels stop after idle; iowait and the rest count as 0. */
-    assert_true(wal__cpu_times("cpu 1 2 3 4\n", &busy, &total));
-    assert_int_equal(busy, 6);
-    assert_int_equal(total, 10);
-    assert_false(wal__cpu_times("intr 1 2 3\n", &busy, &total));
-    assert_false(wal__cpu_times("", &busy, &total));
-    /* And the real file parses, with some time busy and some not. */
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        char line[512];
-        assert_non_null(fgets(line, sizeof(line), f));
-        fclose(f);
-        assert_true(wal__cpu_times(line, &busy, &total));
-        assert_true(total > busy);
-    }
-}
-
 int main(void)
 {
     log_configure(LOG_WARN, LOG_FORMAT_TEXT, 0);
@@ -1223,7 +1198,6 @@ int main(void)
         cmocka_unit_test(test_replay_busy_and_oversized),
         cmocka_unit_test(test_corrupt_segments_replay),
         cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_cpu_times),
         cmocka_unit_test(test_group_wait_only_when_saturated),
         cmocka_unit_test(test_prealloc_pauses_when_saturated),
     };
