@@ -47,8 +47,7 @@ struct write_req {
     struct body_decoder *dec;
     /* The decoded request, kept until the response (past the WAL wait). */
     struct lp_result lp;
-    struct mpdec_result mp;
-    bool has_lp, has_mp;
+    struct mpdec_result mp; /* both zero when unused (cleanup is then a no-op) */
     /* Outcome of the deferred WAL commit (set on the WAL writer thread
      * before the resume, read on the I/O thread after it). */
     int wal_rc;
@@ -57,11 +56,8 @@ struct write_req {
 
 static void write_req_release(struct write_req *w)
 {
-    if (w->has_lp)
-        lp_result_cleanup(&w->lp);
-    if (w->has_mp)
-        mpdec_result_cleanup(&w->mp);
-    w->has_lp = w->has_mp = false;
+    lp_result_cleanup(&w->lp);
+    mpdec_result_cleanup(&w->mp);
 }
 
 static void write_req_free(void *p)
@@ -398,7 +394,6 @@ void api_write_lp(struct http_request *req)
         .schema = catalog_schema_checker(app->catalog),
     };
     struct lp_result *r = &w->lp;
-    w->has_lp = true;
     int64_t t0 = time_mono_ns();
     int rc = lp_parse(body, len, &o, r);
     metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
@@ -455,7 +450,6 @@ void api_write_msgpack(struct http_request *req)
     };
     struct mpdec_result *r = &w->mp;
     memset(r, 0, sizeof(*r));
-    w->has_mp = true;
     struct errbuf eb;
     errbuf_clear(&eb);
     int64_t t0 = time_mono_ns();

@@ -62,11 +62,10 @@ struct route_metrics {
  * thread. Threads are started on demand up to max and live until stop. */
 struct workers {
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cv;    /* a job was queued, or stop */
+    pthread_cond_t cv;    /* a job was queued, or workers_stop was set */
     struct http_request *head, *tail;
     unsigned nthreads, idle, max, queued;
     pthread_t *threads;
-    bool stop;
 };
 
 struct http_server {
@@ -944,7 +943,7 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), "arc-http-work");
     pthread_mutex_lock(&wp->lock);
     for (;;) {
-        while (!wp->head && !wp->stop) {
+        while (!wp->head && !atomic_load(&srv->workers_stop)) {
             wp->idle++;
             pthread_cond_wait(&wp->cv, &wp->lock);
             wp->idle--;
@@ -970,7 +969,10 @@ static void dispatch(struct http_server *srv, struct http_request *req)
 {
     struct workers *wp = &srv->workers;
     pthread_mutex_lock(&wp->lock);
-    if (wp->idle <= wp->queued && wp->nthreads < wp->max) {
+    /* Once stopping, no thread is started that http_server_stop would not
+     * join (it reads nthreads under this lock after setting the flag). */
+    bool stopping = atomic_load(&srv->workers_stop);
+    if (!stopping && wp->idle <= wp->queued && wp->nthreads < wp->max) {
         pthread_t t;
         if (pthread_create(&t, NULL, worker_main, srv) == 0) {
             wp->threads[wp->nthreads++] = t;
@@ -979,7 +981,7 @@ static void dispatch(struct http_server *srv, struct http_request *req)
             log_warn("http", "cannot start a worker thread (%u running)", wp->nthreads);
         }
     }
-    bool none = wp->nthreads == 0;
+    bool none = stopping || wp->nthreads == 0;
     if (!none) {
         /* Parked before any worker can see it: the worker's resume must
          * find the connection suspended. */
@@ -997,7 +999,9 @@ static void dispatch(struct http_server *srv, struct http_request *req)
     pthread_mutex_unlock(&wp->lock);
     if (none) {
         req->auth_wait = false;
-        http_respond_error(req, 503, "Server busy: no worker thread available");
+        http_respond_error(req, 503,
+                           stopping ? "Server is shutting down"
+                                    : "Server busy: no worker thread available");
     }
 }
 
@@ -1293,7 +1297,6 @@ void http_server_stop(struct http_server **sp)
     struct workers *wp = &s->workers;
     atomic_store(&s->workers_stop, true);
     pthread_mutex_lock(&wp->lock);
-    wp->stop = true;
     pthread_cond_broadcast(&wp->cv);
     unsigned n = wp->nthreads;
     pthread_mutex_unlock(&wp->lock);

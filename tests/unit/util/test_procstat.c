@@ -12,7 +12,8 @@ static void test_cpu_times(void **state)
 {
     (void)state;
     uint64_t busy = 0, total = 0;
-    assert_true(procstat_cpu_times("cpu  100 5 50 800 40 3 2 10 0 0\ncpu0 1 2 3 4\n", &busy, &total));
+    assert_true(
+        procstat_cpu_times("cpu  100 5 50 800 40 3 2 10 0 0\ncpu0 1 2 3 4\n", &busy, &total));
     assert_int_equal(busy, 100 + 5 + 50 + 3 + 2 + 10);
     assert_int_equal(total, busy + 800 + 40);
     /* Old kernels stop after idle; iowait and the rest count as 0. */
