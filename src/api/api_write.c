@@ -190,6 +190,15 @@ int api_write_body(struct http_request *req, const char *data, size_t len)
     return rc;
 }
 
+/* The decoded body is not needed once parsed (rows are copied into batches,
+ * error lines into the result): give it back before the WAL wait, so that
+ * requests parked on the WAL do not each hold their body (tens of KB to MBs)
+ * and the next request reuses that memory while it is still in cache. */
+static void release_body(struct write_req *w)
+{
+    body_decoder_free(&w->dec);
+}
+
 /* Finishes decoding; responds and returns NULL on error or empty body. */
 static const char *finish_body(struct http_request *req, struct write_req *w, size_t *len)
 {
@@ -397,6 +406,7 @@ void api_write_lp(struct http_request *req)
     int64_t t0 = time_mono_ns();
     int rc = lp_parse(body, len, &o, r);
     metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
+    release_body(w);
     if (rc != RC_OK) {
         count_error(app);
         http_respond_write_error(req, http_status_for_rc(rc), "Cannot parse request body");
@@ -455,6 +465,7 @@ void api_write_msgpack(struct http_request *req)
     int64_t t0 = time_mono_ns();
     int rc = mpdec_decode(body, len, &o, r, &eb);
     metric_observe(app->m_decode_seconds, (double)(time_mono_ns() - t0) / 1e9);
+    release_body(w);
     if (rc != RC_OK) {
         atomic_fetch_add(&app->wstats.msgpack_errors, 1);
         count_error(app);

@@ -85,6 +85,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -309,38 +310,6 @@ static void gbuf_free(struct gbuf *g)
 {
     xfree(g->p);
     memset(g, 0, sizeof(*g));
-}
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
-}
-
-/* Word-at-a-time hash; seeded per call so clients cannot aim collisions at a
- * fixed function. Not cryptographic. */
-static uint64_t hash_bytes(const void *data, size_t n, uint64_t seed)
-{
-    const unsigned char *s = data;
-    uint64_t h = seed ^ (n * UINT64_C(0x9E3779B97F4A7C15));
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, s, 8);
-        h = (h ^ v) * UINT64_C(0xbf58476d1ce4e5b9);
-        h ^= h >> 31;
-        s += 8;
-        n -= 8;
-    }
-    if (n) {
-        uint64_t v = 0;
-        memcpy(&v, s, n);
-        h = (h ^ v ^ 0x5bd1e995) * UINT64_C(0xbf58476d1ce4e5b9);
-    }
-    return mix64(h);
 }
 
 static bool span_eq(const char *a, size_t an, const char *b, size_t bn)
@@ -1180,7 +1149,7 @@ static long keyset_put(struct keyset *ks, const char *p, uint32_t len, uint32_t 
                        uint64_t seed)
 {
     size_t mask = ks->cap - 1;
-    size_t slot = hash_bytes(p, len, seed) & mask;
+    size_t slot = hash_words(p, len, seed) & mask;
     for (;;) {
         struct kent *e = &ks->e[slot];
         if (e->stamp != ks->stamp) {
@@ -1284,7 +1253,7 @@ static long bent_find(struct lp_parser *P, const char *m, uint32_t len, uint64_t
     if (P->nbents && P->bents[P->last_bent].mlen == len &&
         memcmp(P->bents[P->last_bent].b->measurement, m, len) == 0)
         return (long)P->last_bent;
-    uint64_t h = *hp = hash_bytes(m, len, P->seed);
+    uint64_t h = *hp = hash_words(m, len, P->seed);
     if (!P->bidx_cap)
         return -1;
     size_t mask = P->bidx_cap - 1;
@@ -1388,7 +1357,7 @@ static uint32_t series_get(struct lp_parser *P, size_t bidx)
         memcpy(k->p + k->len + 4, t->v.p, t->v.len);
         k->len += 4 + t->v.len;
     }
-    uint64_t h = hash_bytes(k->p, k->len, P->seed ^ mix64(bidx + 1));
+    uint64_t h = hash_words(k->p, k->len, P->seed ^ hash_mix64(bidx + 1));
     if (P->sid_cap) {
         size_t mask = P->sid_cap - 1;
         for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
@@ -1434,7 +1403,7 @@ static uint32_t series_get(struct lp_parser *P, size_t bidx)
 
 static inline uint64_t row_hash(uint32_t sid, int64_t ts, uint64_t seed)
 {
-    return mix64(((uint64_t)ts ^ seed) + (uint64_t)sid * UINT64_C(0x9E3779B97F4A7C15));
+    return hash_mix64(((uint64_t)ts ^ seed) + (uint64_t)sid * UINT64_C(0x9E3779B97F4A7C15));
 }
 
 /* Row of (sid, ts) in its batch, or SIZE_MAX; on a miss *slot_out is where
@@ -1622,7 +1591,7 @@ static void sec_put(struct secent *tab, size_t cap, const struct secent *e)
 static void sec_add(struct lp_parser *P, const char *p, uint32_t len, uint32_t sid)
 {
     uint64_t h =
-        (P->sec_hash_p == p && P->sec_hash_len == len) ? P->sec_hash : hash_bytes(p, len, P->seed);
+        (P->sec_hash_p == p && P->sec_hash_len == len) ? P->sec_hash : hash_words(p, len, P->seed);
     if (P->nsecs && sec_find(P, p, len, h) >= 0)
         return;
     if ((P->nsecs + 1) * 2 > P->secs_cap) {
@@ -1994,7 +1963,7 @@ static int fast_record(struct lp_parser *P)
     if (!sp)
         return REC_MISS;
     uint32_t slen = (uint32_t)(sp - rec);
-    uint64_t h = hash_bytes(rec, slen, P->seed);
+    uint64_t h = hash_words(rec, slen, P->seed);
     P->sec_hash_p = rec;
     P->sec_hash_len = slen;
     P->sec_hash = h;
@@ -2173,7 +2142,7 @@ int lp_parse(const char *body, size_t len, const struct lp_options *o, struct lp
     P.res = out;
     P.body = body;
     P.end = body + len;
-    P.seed = mix64((uint64_t)time_mono_ns() ^ (uint64_t)(uintptr_t)&P);
+    P.seed = hash_mix64((uint64_t)time_mono_ns() ^ (uint64_t)(uintptr_t)&P);
 
     const char *pos = body, *end = P.end;
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)

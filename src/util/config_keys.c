@@ -235,8 +235,8 @@ const struct config_key config__keys[] = {
     KINT("wal.max_total_size_mb", wal.max_total_size_mb, "0", 0, MB_MAX * 1024,
          "WAL size beyond which writes get 503, MiB; 0 = unlimited"),
     KINT("wal.group_commit_delay_us", wal.group_commit_delay_us, "1000", 0, 100000,
-         "when no CPU is idle, wait this long before a sync so that it covers more requests "
-         "(syncs cost CPU); 0 = never wait"),
+         "when no CPU is idle, wait this long before writing a group so that one write and "
+         "one sync cover more requests (they cost CPU); 0 = never wait"),
     KBOOL("wal.preallocate", wal.preallocate, "true",
           "zero-fill segments ahead of use so syncs write data only (off on copy-on-write "
           "file systems)"),

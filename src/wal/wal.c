@@ -85,7 +85,7 @@
 #define AUTO_CLEANUP_MS 60000     /* .recovered retention check period */
 #define PENDING_WAIT_MAX_MS 10000 /* a prepared batch must be committed within this */
 #define MAX_IOV 512
-#define BUF_POOL_MAX_BYTES ((size_t)512 << 10)   /* ... each at most this large */
+#define BUF_POOL_MAX_BYTES ((size_t)512 << 10)   /* pooled items keep buffers up to this */
 #define PREALLOC_MAX_BYTES (UINT64_C(1) << 30)   /* larger segments grow past this by appending */
 #define ZERO_CHUNK (1 << 20)                     /* zero-fill write size */
 #define FIRST_PREALLOC_BYTES (UINT64_C(8) << 20) /* the segment made while opening */
@@ -188,9 +188,51 @@ void wal_options_from_config(const struct config_wal *c, struct wal_options *out
     out->group_delay_us = c->group_commit_delay_us;
 }
 
+/*
+ * Request items are recycled. A DATA item is allocated on the request's
+ * thread and freed on the WAL writer's (asynchronous commits), so without
+ * reuse every allocation misses the allocator's per-thread cache and every
+ * free takes another thread's arena lock; and its record buffer (tens of KB)
+ * would cost page faults each time (glibc returns freed top-of-heap memory
+ * to the kernel). Finished DATA items are therefore kept with their buffer,
+ * LIFO and bounded (WAL_ITEM_POOL items, buffers of at most
+ * BUF_POOL_MAX_BYTES: 16 MiB at most), for the next requests.
+ */
+static struct witem *item_take(struct wal *w)
+{
+    struct witem *it = NULL;
+    pthread_mutex_lock(&w->pool_lock);
+    if (w->npool)
+        it = w->pool[--w->npool];
+    pthread_mutex_unlock(&w->pool_lock);
+    if (it) {
+        struct wbuf b = it->buf;
+        memset(it, 0, sizeof(*it));
+        it->buf = b;
+        it->buf.len = 0;
+    }
+    return it;
+}
+
+/* Keeps a finished DATA item for reuse; false if the pool is full or its
+ * buffer too large (the caller frees it). */
+static bool item_give(struct wal *w, struct witem *it)
+{
+    if (it->buf.cap > BUF_POOL_MAX_BYTES)
+        return false;
+    pthread_mutex_lock(&w->pool_lock);
+    bool kept = w->npool < WAL_ITEM_POOL;
+    if (kept)
+        w->pool[w->npool++] = it;
+    pthread_mutex_unlock(&w->pool_lock);
+    return kept;
+}
+
 struct witem *wal__item_new(struct wal *w, enum witem_kind kind, bool waited)
 {
-    struct witem *it = xcalloc(1, sizeof(*it));
+    struct witem *it = kind == WITEM_DATA ? item_take(w) : NULL;
+    if (!it)
+        it = xcalloc(1, sizeof(*it));
     it->kind = kind;
     it->wal = w;
     it->waited = waited;
@@ -220,37 +262,6 @@ static void item_complete(struct witem *it)
     }
 }
 
-/*
- * Record buffers. A request's records are tens of KB; taking fresh memory
- * for each costs page faults (glibc returns freed top-of-heap memory to the
- * kernel), so finished buffers are kept, LIFO and bounded (WAL_BUF_POOL ×
- * BUF_POOL_MAX_BYTES = 16 MiB at most), for the next requests.
- */
-static void buf_take(struct wal *w, struct wbuf *b)
-{
-    pthread_mutex_lock(&w->pool_lock);
-    if (w->npool)
-        *b = w->pool[--w->npool];
-    pthread_mutex_unlock(&w->pool_lock);
-    b->len = 0;
-}
-
-static void buf_give(struct wal *w, struct wbuf *b)
-{
-    if (b->p && b->cap <= BUF_POOL_MAX_BYTES) {
-        pthread_mutex_lock(&w->pool_lock);
-        bool kept = w->npool < WAL_BUF_POOL;
-        if (kept)
-            w->pool[w->npool++] = *b;
-        pthread_mutex_unlock(&w->pool_lock);
-        if (kept) {
-            *b = (struct wbuf){0};
-            return;
-        }
-    }
-    wal__wbuf_free(b);
-}
-
 void wal__item_free(struct witem *it)
 {
     if (!it)
@@ -264,10 +275,9 @@ void wal__item_free(struct witem *it)
         xfree(it->ents);
     if (it->batches != &it->batch1)
         xfree(it->batches);
-    if (it->kind == WITEM_DATA)
-        buf_give(it->wal, &it->buf);
-    else
-        wal__wbuf_free(&it->buf);
+    if (it->kind == WITEM_DATA && it->wal && item_give(it->wal, it))
+        return;
+    wal__wbuf_free(&it->buf);
     xfree(it);
 }
 
@@ -457,7 +467,9 @@ static int do_sync(struct wal *w, int fd, bool fault_delay)
  * than syncs complete, small groups spend CPU that requests need. When the
  * machine has no idle CPU, the writer therefore waits group_delay_us before
  * taking the queue, so that one sync covers more requests; when CPU is idle
- * it never waits (the wait would only add latency). "No idle CPU" is read
+ * it never waits (the wait would only add latency). In async mode, where
+ * nothing syncs, the same wait makes fewer and larger writes and fewer
+ * thread wake-ups (requests are resumed once per group). "No idle CPU" is read
  * from /proc/stat at most every CPU_CHECK_MS: busy >= CPU_SATURATED_PCT % of
  * all CPUs' time in the last window (idle and iowait are not busy).
  */
@@ -1205,7 +1217,7 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&w->lock);
     if (rc != RC_OK)
         return NULL;
-    if (w->o.group_delay_us > 0 && w->o.sync_mode != WAL_SYNC_ASYNC)
+    if (w->o.group_delay_us > 0)
         cpu_watch_open(&ws.cpu);
 
     int64_t next_hk = time_mono_ms() + HOUSEKEEPING_MS;
@@ -1387,8 +1399,10 @@ static void wal_free(struct wal *w)
     pthread_cond_destroy(&w->done_cv);
     pthread_cond_destroy(&w->sync_cv);
     pthread_cond_destroy(&w->prep_cv);
-    for (size_t i = 0; i < w->npool; i++)
-        wal__wbuf_free(&w->pool[i]);
+    for (size_t i = 0; i < w->npool; i++) {
+        wal__wbuf_free(&w->pool[i]->buf);
+        xfree(w->pool[i]);
+    }
     pthread_mutex_destroy(&w->pool_lock);
     xfree(w->dir);
     xfree(w);
@@ -1633,7 +1647,6 @@ int wal_prepare(struct wal *w, struct batch *const *batches, size_t n, struct wa
         return rc;
     }
     /* Serialisation runs here, on the request thread, outside the lock. */
-    buf_take(w, &it->buf);
     for (size_t i = 0; i < it->nbatches; i++)
         walrec_data_append(&it->buf, it->lsn0 + i, it->batches[i]);
     *out = (struct wal_ticket *)it;

@@ -74,9 +74,9 @@ struct wal_options {
                                        automatically (checked every minute); < 0 = never */
     bool no_preallocate;            /* !wal.preallocate: segments grow by appending
                                        instead of being zero-filled ahead of use */
-    int64_t group_delay_us;         /* wal.group_commit_delay_us: in sync modes, when the
-                                       machine has no idle CPU, the writer waits this long
-                                       before a sync to gather a larger group; 0 = never */
+    int64_t group_delay_us;         /* wal.group_commit_delay_us: when the machine has no
+                                       idle CPU, the writer waits this long before taking
+                                       the queue to gather a larger group; 0 = never */
 };
 
 /* Fills *out from the [wal] section (SPEC §6.1). out->dir points into c. */

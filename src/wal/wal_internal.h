@@ -68,7 +68,7 @@
 #define WAL_FORMAT_VERSION_MIN 1
 #define WAL_SEG_HDR_BYTES 32
 #define WAL_REC_HDR_BYTES 16
-#define WAL_BUF_POOL 32                      /* record buffers kept for reuse (wal.c) */
+#define WAL_ITEM_POOL 32                     /* finished items kept for reuse (wal.c) */
 #define WAL_REC_MAX_BODY (UINT32_C(1) << 30) /* sanity bound when parsing: 1 GiB */
 
 enum walrec_type {
@@ -341,8 +341,8 @@ struct wal {
      * or waiting for anything but its own condition variables.
      */
     pthread_mutex_t lock;
-    pthread_mutex_t pool_lock; /* leaf; guards pool/npool (wal.c, "Record buffers") */
-    struct wbuf pool[WAL_BUF_POOL];
+    pthread_mutex_t pool_lock; /* leaf; guards pool/npool (wal.c, "Request items are recycled") */
+    struct witem *pool[WAL_ITEM_POOL];
     size_t npool;
     pthread_cond_t work_cv; /* writer: queue non-empty, stopping */
     pthread_cond_t done_cv; /* items done, pending commits, barriers */

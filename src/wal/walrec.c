@@ -309,6 +309,9 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
         d->gen = 0;
     }
     uint32_t gen = ++d->gen; /* never 0, the cleared value */
+    /* The table lives for this call only: a seed from the (randomised)
+     * stack address keeps values chosen by clients from aiming at it. */
+    uint64_t seed = hash_mix64((uint64_t)(uintptr_t)d ^ gen);
     d->n = 0;
     size_t k = 0;
     for (size_t r = 0; r < nrows; r++) {
@@ -323,7 +326,7 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
         }
         size_t len;
         const char *s = batch_str(b, c, r, &len);
-        size_t h = hash_fnv1a_bytes(s, len) & (cap - 1);
+        size_t h = (size_t)hash_words(s, len, seed) & (cap - 1);
         uint32_t e;
         for (;;) {
             e = d->slots[h];
