@@ -10,11 +10,15 @@
  *   bench_ingest [--host 127.0.0.1] [--port 8000] [--path /api/v1/write/line-protocol]
  *                [--format lp|msgpack] [--connections 8] [--seconds 10]
  *                [--batch 5000] [--hosts 100] [--gzip] [--header "Name: value"]
+ *                [--warmup 0]
  *
  * The same line-protocol bodies work against InfluxDB 1.x (--path
  * "/write?db=bench") and VictoriaMetrics (--path /write). Results are
  * reported, not asserted (BENCHMARKS.md). records_per_sec counts only
- * acknowledged (2xx) rows; after a 503 a connection waits 20 ms.
+ * acknowledged (2xx) rows; after a 503 a connection waits 20 ms. With
+ * --warmup W the connections send for W seconds first and nothing of that
+ * is counted: the measurement starts on a server past its start-up (caches,
+ * allocator, the WAL's first segments), which is the server's steady state.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +55,7 @@ struct opts {
     const char *format;
     int connections;
     int seconds;
+    int warmup;
     int batch;
     int hosts;
     bool gzip;
@@ -65,7 +70,7 @@ struct body {
 
 static struct body *bodies;
 static int nbodies;
-static atomic_bool stop_flag;
+static atomic_bool stop_flag, measuring;
 static atomic_uint_fast64_t total_rows, total_requests, total_errors, total_bytes;
 
 struct worker {
@@ -310,6 +315,7 @@ static void *worker_main(void *arg)
             continue;
         }
         struct body *b = &bodies[i++ % nbodies];
+        bool counted = atomic_load(&measuring); /* requests sent in the window */
         double t = now_s();
         int st = -1;
         if (send_all(fd, b->req, b->len))
@@ -318,10 +324,16 @@ static void *worker_main(void *arg)
         if (st < 0) {
             close(fd);
             fd = -1;
-            atomic_fetch_add(&total_errors, 1);
+            if (counted)
+                atomic_fetch_add(&total_errors, 1);
             continue;
         }
         w->last_status = st;
+        if (!counted) {
+            if (st == 503)
+                usleep(20 * 1000);
+            continue;
+        }
         if (st == 204 || st == 200) {
             atomic_fetch_add(&total_rows, (uint64_t)b->rows);
             atomic_fetch_add(&total_bytes, b->len);
@@ -350,7 +362,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {"127.0.0.1", 8000, "/api/v1/write/line-protocol", "lp", 8, 10, 5000, 100,
+    struct opts o = {"127.0.0.1", 8000, "/api/v1/write/line-protocol", "lp", 8, 10, 0, 5000, 100,
                      false,       NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -367,6 +379,8 @@ int main(int argc, char **argv)
             o.connections = (int)strtol(v, NULL, 10), i++;
         else if (!strcmp(a, "--seconds"))
             o.seconds = (int)strtol(v, NULL, 10), i++;
+        else if (!strcmp(a, "--warmup"))
+            o.warmup = (int)strtol(v, NULL, 10), i++;
         else if (!strcmp(a, "--batch"))
             o.batch = (int)strtol(v, NULL, 10), i++;
         else if (!strcmp(a, "--hosts"))
@@ -385,13 +399,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < nbodies; i++)
         body_bytes += bodies[i].len;
     struct worker *ws = calloc((size_t)o.connections, sizeof(*ws));
-    double t0 = now_s();
+    atomic_store(&measuring, o.warmup <= 0);
     for (int i = 0; i < o.connections; i++) {
         ws[i].o = &o;
         ws[i].id = i * 7;
         ws[i].lat_ms = malloc(sizeof(double) * MAX_LAT_SAMPLES);
         pthread_create(&ws[i].th, NULL, worker_main, &ws[i]);
     }
+    if (o.warmup > 0) {
+        sleep((unsigned)o.warmup);
+        atomic_store(&measuring, true);
+    }
+    double t0 = now_s();
     sleep((unsigned)o.seconds);
     atomic_store(&stop_flag, true);
     size_t nlat = 0;
@@ -412,8 +431,8 @@ int main(int argc, char **argv)
     qsort(lat, nlat, sizeof(double), cmp_d);
 #define PCT(p) (nlat ? lat[(size_t)((double)(nlat - 1) * (p))] : 0.0)
     uint64_t rows = atomic_load(&total_rows);
-    printf("format=%s gzip=%d connections=%d batch=%d hosts=%d seconds=%.1f\n", o.format, o.gzip,
-           o.connections, o.batch, o.hosts, elapsed);
+    printf("format=%s gzip=%d connections=%d batch=%d hosts=%d seconds=%.1f warmup=%d\n", o.format,
+           o.gzip, o.connections, o.batch, o.hosts, elapsed, o.warmup);
     printf("requests=%llu errors=%llu last_status=%d avg_body_bytes=%zu\n",
            (unsigned long long)atomic_load(&total_requests),
            (unsigned long long)atomic_load(&total_errors), last_status,

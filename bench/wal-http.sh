@@ -11,8 +11,10 @@
 # Each round starts a fresh server per mode on 127.0.0.1 (modes in a rotated
 # order each round, a sync and a pause between runs; temporary data and
 # WAL directory under $TMPDIR or /tmp, on the disk the WAL would live on),
-# runs bench_ingest for `seconds`, reads the server's CPU time from
-# /proc/<pid>/stat, and stops the server by PID. With BUFFERS=large (the
+# runs bench_ingest for WARMUP seconds (default 2, not counted: the server
+# past its start-up, as it runs in production) and then `seconds`, reads
+# the server's CPU time over the measured window from /proc/<pid>/stat, and
+# stops the server by PID. With BUFFERS=large (the
 # default) buffers are large enough that nothing is flushed during the run,
 # so the only work besides the WAL is HTTP and parsing (the WAL's worst
 # case); BUFFERS=default keeps the default buffer settings, so Parquet
@@ -28,6 +30,7 @@ conns=${3:-64}
 batch=${4:-20}
 modes=${5:-off,async,fdatasync,fsync}
 buffers=${BUFFERS:-large}
+warmup=${WARMUP:-2}
 arc="$root/build/arc"
 bench="$root/build/bench_ingest"
 work=$(mktemp -d "${TMPDIR:-/tmp}/arc-walbench-XXXXXX")
@@ -47,7 +50,12 @@ cpu_ticks() { # pid → utime+stime in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $work/results
+wal_syncs() { # the running server's WAL syncs so far, or nothing (WAL off)
+    curl -s "http://127.0.0.1:$port/api/v1/wal/stats" 2>/dev/null |
+        sed -n 's/.*"total_syncs":\([0-9]*\).*/\1/p' || true
+}
+
+run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99 errors req/sync round" to $work/results
     local mode=$1 round=$2 dir="$work/$1-$2"
     mkdir -p "$dir"
     local walenv=(ARC_WAL_ENABLED=false)
@@ -65,13 +73,18 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
         curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
         sleep 0.1
     done
-    local c0 out c1
+    local c0 out c1 s0 s1 syncs=""
+    "$bench" --port $port --connections "$conns" --batch "$batch" --hosts 20 --seconds "$secs" \
+        --warmup "$warmup" >"$dir/bench.out" &
+    local bp=$!
+    sleep "$warmup"
     c0=$(cpu_ticks "$pid")
-    out=$("$bench" --port $port --connections "$conns" --batch "$batch" --hosts 20 --seconds "$secs")
+    s0=$(wal_syncs)
+    wait "$bp"
     c1=$(cpu_ticks "$pid")
-    local wst syncs
-    wst=$(curl -s "http://127.0.0.1:$port/api/v1/wal/stats" || true)
-    syncs=$(sed -n 's/.*"total_syncs":\([0-9]*\).*/\1/p' <<<"$wst")
+    s1=$(wal_syncs)
+    out=$(cat "$dir/bench.out")
+    [ -n "$s0" ] && [ -n "$s1" ] && syncs=$((s1 - s0))
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""
@@ -84,12 +97,12 @@ run_one() { # mode round → appends "mode rows_s cpu_us_per_req p50 p99" to $wo
     local cpu_us=$(((c1 - c0) * 1000000 / hz / (reqs > 0 ? reqs : 1)))
     local group=-
     [ -n "$syncs" ] && [ "$syncs" -gt 0 ] && group=$(awk -v r="$reqs" -v s="$syncs" 'BEGIN {printf "%.1f", r / s}')
-    echo "$mode $rows $cpu_us $p50 $p99 $errs $group" >>"$work/results"
+    echo "$mode $rows $cpu_us $p50 $p99 $errs $group $round" >>"$work/results"
     rm -rf "$dir"
 }
 
 echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME"), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "BUFFERS=$buffers bench/wal-http.sh $secs $rounds $conns $batch $modes"
+echo "BUFFERS=$buffers WARMUP=$warmup bench/wal-http.sh $secs $rounds $conns $batch $modes"
 IFS=, read -r -a mlist <<<"$modes"
 n=${#mlist[@]}
 for r in $(seq 1 "$rounds"); do
@@ -111,10 +124,18 @@ for m in "${mlist[@]}"; do
     # median round by rows/s
     line=$(awk -v m="$m" '$1 == m' "$work/results" | sort -k2,2n | awk -v n="$rounds" 'NR == int((n + 1) / 2)')
     all=$(awk -v m="$m" '$1 == m {printf "%s/%s ", $2, $3}' "$work/results")
-    read -r _ rows cpu p50 p99 errs group <<<"$line"
+    read -r _ rows cpu p50 p99 errs group _ <<<"$line"
     printf '%-22s %10s %12s %9s %9s %7s %9s   %s\n' "$m" "$rows" "$cpu" "$p50" "$p99" "$errs" "$group" "$all"
     [ "$m" = off ] && off_rows=$rows
     if [ -n "$off_rows" ] && [ "$m" != off ]; then
-        awk -v a="$off_rows" -v b="$rows" -v m="$m" 'BEGIN {printf "  %s costs %.1f%% of the throughput of off\n", m, 100 * (1 - b / a)}'
+        # Also paired: the cost within each round (runs minutes apart see
+        # different machines; runs of one round, seconds apart, less so),
+        # and the median of those.
+        paired=$(awk -v m="$m" '$1 == "off" {off[$8] = $2} $1 == m {mine[$8] = $2}
+            END {for (r in mine) if (off[r] > 0) printf "%.1f\n", 100 * (1 - mine[r] / off[r])}' \
+            "$work/results" | sort -g | tr '\n' ' ')
+        med=$(tr ' ' '\n' <<<"$paired" | awk 'NF' | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
+        awk -v a="$off_rows" -v b="$rows" -v m="$m" -v med="$med" -v all="$paired" \
+            'BEGIN {printf "  %s costs %.1f%% of the throughput of off (medians); per round: %s(median %s%%)\n", m, 100 * (1 - b / a), all, med}'
     fi
 done
