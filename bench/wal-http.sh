@@ -3,9 +3,9 @@
 # protocol into a real `arc`, WAL off vs each sync mode, interleaved rounds.
 #
 # Usage: bench/wal-http.sh [seconds=6] [rounds=3] [connections=64] [batch=20] [modes]
-#        modes: comma-separated, default "off,async,fdatasync,fsync"; a sync mode
+#        modes: comma-separated, default "off,async,fdatasync,fsync"; a WAL mode
 #        may carry suffixes: +noprealloc (wal.preallocate = false), +nodelay
-#        (wal.group_commit_delay_us = 0)
+#        (wal.group_commit_delay_us = 0); WARMUP=<whole seconds> (default 2)
 # Needs: build/arc and build/bench_ingest (cmake --build build).
 #
 # Each round starts a fresh server per mode on 127.0.0.1 (modes in a rotated
@@ -31,6 +31,12 @@ batch=${4:-20}
 modes=${5:-off,async,fdatasync,fsync}
 buffers=${BUFFERS:-large}
 warmup=${WARMUP:-2}
+case $warmup in
+'' | *[!0-9]*)
+    echo "WARMUP must be whole seconds (bench_ingest --warmup)" >&2
+    exit 2
+    ;;
+esac
 arc="$root/build/arc"
 bench="$root/build/bench_ingest"
 work=$(mktemp -d "${TMPDIR:-/tmp}/arc-walbench-XXXXXX")

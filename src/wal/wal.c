@@ -121,7 +121,7 @@ static void init_metrics(void)
     m.entries = metrics_counter("arc_wal_entries_total", "WAL data records written", NULL);
     m.group_waits =
         metrics_counter("arc_wal_group_waits_total",
-                        "Syncs delayed by wal.group_commit_delay_us (CPU saturated)", NULL);
+                        "Groups delayed by wal.group_commit_delay_us (CPU saturated)", NULL);
     m.bytes = metrics_counter("arc_wal_bytes_total", "Bytes written to WAL segments", NULL);
     m.syncs = metrics_counter("arc_wal_syncs_total", "fsync/fdatasync calls on WAL segments", NULL);
     m.failed = metrics_counter("arc_wal_failed_writes_total",

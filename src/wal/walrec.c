@@ -16,6 +16,7 @@
 
 #include "ingest/batch.h"
 #include "util/hash.h"
+#include "util/timeutil.h"
 
 static const uint8_t rec_magic[4] = {'A', 'R', 'C', 'R'};
 
@@ -309,9 +310,10 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
         d->gen = 0;
     }
     uint32_t gen = ++d->gen; /* never 0, the cleared value */
-    /* The table lives for this call only: a seed from the (randomised)
-     * stack address keeps values chosen by clients from aiming at it. */
-    uint64_t seed = hash_mix64((uint64_t)(uintptr_t)d ^ gen);
+    /* The table lives for this call only: a seed from the clock and the
+     * (randomised) stack address keeps values chosen by clients from aiming
+     * at it. The output does not depend on it (first-seen order). */
+    uint64_t seed = hash_mix64((uint64_t)time_mono_ns() ^ (uint64_t)(uintptr_t)d ^ gen);
     d->n = 0;
     size_t k = 0;
     for (size_t r = 0; r < nrows; r++) {
