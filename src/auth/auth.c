@@ -498,12 +498,6 @@ int auth_check(struct auth *a, const char *token, unsigned needed, struct auth_p
     return check_token(a, token, needed, false, out);
 }
 
-int auth_check_cached(struct auth *a, const char *token, unsigned needed,
-                      struct auth_principal *out)
-{
-    return check_token(a, token, needed, true, out);
-}
-
 void auth_note_url_token(struct auth *a, const char *token_name)
 {
     if (!a || atomic_exchange(&a->url_warned, true))

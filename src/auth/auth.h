@@ -218,10 +218,6 @@ struct auth_principal {
  * or RC_DB when the store cannot be read. */
 int auth_check(struct auth *a, const char *token, unsigned needed,
                struct auth_principal *out) MUST_CHECK;
-/* auth_check from the cache alone: RC_AGAIN on a miss (the answer needs the
- * store, a file read: ask again with auth_check where blocking is allowed). */
-int auth_check_cached(struct auth *a, const char *token, unsigned needed,
-                      struct auth_principal *out) MUST_CHECK;
 
 /* Outcome of auth_authorize. */
 struct auth_decision {

@@ -93,21 +93,24 @@
 #define SPARE_SUFFIX ".tmp"
 
 /* Machine CPU use, sampled from /proc/stat (see cpu_saturated). One per
- * thread that asks. */
+ * WAL, shared by the writer (group-commit wait) and the preparer (zero-fill
+ * pause): one read of /proc/stat per window whoever asks. */
 struct cpu_watch {
-    int fd; /* /proc/stat, -1 if unavailable */
+    pthread_mutex_t lock; /* leaf; guards the sample (a thread finding it taken
+                             uses the last answer) */
+    int fd;               /* /proc/stat, -1 if unavailable */
     int64_t next_check_ms;
-    uint64_t busy, total; /* last sample, jiffies */
-    bool saturated;       /* busy share of the last window >= CPU_SATURATED_PCT */
+    uint64_t busy, total;   /* last sample, jiffies */
+    _Atomic bool saturated; /* busy share of the last window >= CPU_SATURATED_PCT */
+    bool read_error_logged;
 };
 
 /* Writer-thread-only state (never touched by other threads). */
 struct writer_state {
-    int fd;               /* active segment */
-    uint64_t bytes;       /* written to the active segment, header included */
-    uint64_t file_bytes;  /* its size on disk when preallocated (zeros after `bytes`), else 0 */
-    bool unsynced;        /* written since the last sync (sync modes) */
-    struct cpu_watch cpu; /* group-commit wait (wal.group_commit_delay_us) */
+    int fd;              /* active segment */
+    uint64_t bytes;      /* written to the active segment, header included */
+    uint64_t file_bytes; /* its size on disk when preallocated (zeros after `bytes`), else 0 */
+    bool unsynced;       /* written since the last sync (sync modes) */
 };
 
 static struct {
@@ -476,20 +479,59 @@ static int do_sync(struct wal *w, int fd, bool fault_delay)
 #define CPU_CHECK_MS 200
 #define CPU_SATURATED_PCT 90
 
-static void cpu_watch_open(struct cpu_watch *cw)
+static struct cpu_watch *cpu_watch_new(void)
 {
-    memset(cw, 0, sizeof(*cw));
+    struct cpu_watch *cw = xcalloc(1, sizeof(*cw));
+    pthread_mutex_init(&cw->lock, NULL);
+    atomic_init(&cw->saturated, false);
     cw->fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
     if (cw->fd < 0)
         log_warn("wal", "cannot read /proc/stat (%s): the CPU is taken as never saturated",
                  strerror(errno));
+    return cw;
 }
 
-static void cpu_watch_close(struct cpu_watch *cw)
+static void cpu_watch_free(struct cpu_watch **cwp)
 {
+    struct cpu_watch *cw = *cwp;
+    if (!cw)
+        return;
     if (cw->fd >= 0)
         close(cw->fd);
-    cw->fd = -1;
+    pthread_mutex_destroy(&cw->lock);
+    xfree(cw);
+    *cwp = NULL;
+}
+
+/* Takes a sample if the window is over (cw->lock held). */
+static void cpu_sample(struct cpu_watch *cw)
+{
+    int64_t now = time_mono_ms();
+    if (now < cw->next_check_ms)
+        return;
+    cw->next_check_ms = now + CPU_CHECK_MS;
+    char buf[512];
+    ssize_t n = pread(cw->fd, buf, sizeof(buf) - 1, 0);
+    uint64_t busy, total;
+    if (n > 0)
+        buf[n] = '\0';
+    if (n <= 0 || !procstat_cpu_times(buf, &busy, &total)) {
+        if (!cw->read_error_logged)
+            log_warn("wal",
+                     "cannot read the CPU line of /proc/stat (%s): the CPU is taken as "
+                     "not saturated",
+                     n < 0 ? strerror(errno) : "no CPU line");
+        cw->read_error_logged = true;
+        atomic_store(&cw->saturated, false);
+        return;
+    }
+    /* The first sample, or counters that went back (CPU hot-unplug), only
+     * set the base. */
+    bool base = cw->total == 0 || total < cw->total || busy < cw->busy;
+    uint64_t db = busy - cw->busy, dt = total - cw->total;
+    cw->busy = busy;
+    cw->total = total;
+    atomic_store(&cw->saturated, !base && dt > 0 && db * 100 >= dt * CPU_SATURATED_PCT);
 }
 
 /* Tests: -1 = measure, 0 / 1 = report idle / saturated. */
@@ -500,31 +542,20 @@ void wal__test_force_cpu_saturated(int v)
     atomic_store(&cpu_forced, v);
 }
 
+/* True if the machine had no idle CPU over the last window; false without
+ * a watch (NULL) or without /proc/stat. Any thread. */
 static bool cpu_saturated(struct cpu_watch *cw)
 {
     int forced = atomic_load(&cpu_forced);
     if (forced >= 0)
         return forced == 1;
-    int64_t now = time_mono_ms();
-    if (now < cw->next_check_ms || cw->fd < 0)
-        return cw->saturated;
-    cw->next_check_ms = now + CPU_CHECK_MS;
-    char buf[512];
-    ssize_t n = pread(cw->fd, buf, sizeof(buf) - 1, 0);
-    uint64_t busy, total;
-    if (n <= 0)
-        return cw->saturated = false;
-    buf[n] = '\0';
-    if (!procstat_cpu_times(buf, &busy, &total))
-        return cw->saturated = false;
-    /* The first sample, or counters that went back (CPU hot-unplug), only
-     * set the base. */
-    bool base = cw->total == 0 || total < cw->total || busy < cw->busy;
-    uint64_t db = busy - cw->busy, dt = total - cw->total;
-    cw->busy = busy;
-    cw->total = total;
-    cw->saturated = !base && dt > 0 && db * 100 >= dt * CPU_SATURATED_PCT;
-    return cw->saturated;
+    if (!cw || cw->fd < 0)
+        return false;
+    if (pthread_mutex_trylock(&cw->lock) == 0) {
+        cpu_sample(cw);
+        pthread_mutex_unlock(&cw->lock);
+    }
+    return atomic_load(&cw->saturated);
 }
 
 /* ---- preallocation (arc-wal-prep) -------------------------------------------------- */
@@ -557,7 +588,7 @@ static void remove_stale_spares(struct wal *w)
  * writing records over it later changes neither its size nor its block
  * allocation. Returns the descriptor, or -1 with errno (ECANCELED when the
  * WAL is closing). */
-static int spare_make(struct wal *w, const char *name, uint64_t bytes, struct cpu_watch *cw)
+static int spare_make(struct wal *w, const char *name, uint64_t bytes, bool pause_when_busy)
 {
     int fd = openat(w->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -568,7 +599,7 @@ static int spare_make(struct wal *w, const char *name, uint64_t bytes, struct cp
             errno = ECANCELED;
             goto fail;
         }
-        if (cw && cpu_saturated(cw)) {
+        if (pause_when_busy && cpu_saturated(w->cpu)) {
             /* Zero-filling is CPU and disk bandwidth taken from requests
              * (measured: -15 % at 64 × 500-row writers); while the machine
              * has no idle CPU the writer appends instead, and this waits. */
@@ -602,8 +633,6 @@ static void *prep_main(void *arg)
 {
     struct wal *w = arg;
     pthread_setname_np(pthread_self(), "arc-wal-prep");
-    struct cpu_watch cw;
-    cpu_watch_open(&cw);
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!atomic_load(&w->prep_stop) && w->spare_fd >= 0)
@@ -614,7 +643,7 @@ static void *prep_main(void *arg)
         snprintf(name, sizeof(name), SPARE_PREFIX "%" PRIu64 SPARE_SUFFIX, w->spare_counter++);
         pthread_mutex_unlock(&w->lock);
         int64_t t0 = time_mono_ns();
-        int fd = spare_make(w, name, w->prealloc_bytes, &cw);
+        int fd = spare_make(w, name, w->prealloc_bytes, true);
         int err = errno;
         pthread_mutex_lock(&w->lock);
         if (fd < 0) {
@@ -643,7 +672,6 @@ static void *prep_main(void *arg)
         close(fd);
         unlinkat(w->dirfd, name, 0);
     }
-    cpu_watch_close(&cw);
     return NULL;
 }
 
@@ -1182,7 +1210,7 @@ static void *writer_main(void *arg)
 {
     struct wal *w = arg;
     pthread_setname_np(pthread_self(), "arc-wal");
-    struct writer_state ws = {.fd = -1, .cpu = {.fd = -1}};
+    struct writer_state ws = {.fd = -1};
     char err[ERRBUF_SIZE] = "";
     struct wseg *g = NULL;
     /* The first segment is preallocated too, but small so that opening
@@ -1193,7 +1221,7 @@ static void *writer_main(void *arg)
             w->prealloc_bytes < FIRST_PREALLOC_BYTES ? w->prealloc_bytes : FIRST_PREALLOC_BYTES;
         char name[WAL_NAME_MAX];
         snprintf(name, sizeof(name), SPARE_PREFIX "first" SPARE_SUFFIX);
-        int sfd = spare_make(w, name, first, NULL);
+        int sfd = spare_make(w, name, first, false);
         pthread_mutex_lock(&w->lock);
         if (sfd >= 0) {
             w->spare_fd = sfd;
@@ -1217,13 +1245,11 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&w->lock);
     if (rc != RC_OK)
         return NULL;
-    if (w->o.group_delay_us > 0)
-        cpu_watch_open(&ws.cpu);
 
     int64_t next_hk = time_mono_ms() + HOUSEKEEPING_MS;
     int64_t next_disk = 0, next_cleanup = time_mono_ms() + AUTO_CLEANUP_MS;
     for (;;) {
-        bool may_wait = ws.cpu.fd >= 0 && cpu_saturated(&ws.cpu);
+        bool may_wait = w->o.group_delay_us > 0 && cpu_saturated(w->cpu);
         pthread_mutex_lock(&w->lock);
         while (!w->qhead && !w->stopping) {
             if (time_mono_ms() >= next_hk)
@@ -1282,7 +1308,6 @@ static void *writer_main(void *arg)
     seg_trim(w, &ws);
     if (ws.fd >= 0)
         close(ws.fd);
-    cpu_watch_close(&ws.cpu);
     retire(w, r);
     metric_set(m.segments, (int64_t)kept);
     if (kept)
@@ -1404,6 +1429,7 @@ static void wal_free(struct wal *w)
         xfree(w->pool[i]);
     }
     pthread_mutex_destroy(&w->pool_lock);
+    cpu_watch_free(&w->cpu);
     xfree(w->dir);
     xfree(w);
 }
@@ -1433,6 +1459,8 @@ int wal_open(const struct wal_options *opts, struct wal **out, struct errbuf *eb
     if (!w->o.no_preallocate)
         w->prealloc_bytes = w->o.max_segment_bytes < PREALLOC_MAX_BYTES ? w->o.max_segment_bytes
                                                                         : PREALLOC_MAX_BYTES;
+    if (w->o.group_delay_us > 0 || w->prealloc_bytes)
+        w->cpu = cpu_watch_new();
     atomic_init(&w->disk_free_permille, -1);
     atomic_init(&w->fault_write_fail, faults_enabled("wal_write_fail"));
     atomic_init(&w->fault_fsync_delay_ms, faults_value("fsync_delay_ms", 0));

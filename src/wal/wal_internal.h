@@ -314,7 +314,8 @@ struct witem {
     struct wal *wal;
 };
 
-struct wscan; /* start-up scan result (segment.c) */
+struct wscan;     /* start-up scan result (segment.c) */
+struct cpu_watch; /* machine CPU use (wal.c) */
 
 struct wal {
     /* Fixed after wal_open. */
@@ -343,6 +344,7 @@ struct wal {
     pthread_mutex_t lock;
     pthread_mutex_t pool_lock; /* leaf; guards pool/npool (wal.c, "Request items are recycled") */
     struct witem *pool[WAL_ITEM_POOL];
+    struct cpu_watch *cpu; /* fixed after wal_open; NULL if nothing asks (wal.c) */
     size_t npool;
     pthread_cond_t work_cv; /* writer: queue non-empty, stopping */
     pthread_cond_t done_cv; /* items done, pending commits, barriers */

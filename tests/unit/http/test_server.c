@@ -242,6 +242,15 @@ static int send_get(int port, const char *path)
 
 /* Reads the whole response (until the server closes, at most timeout_ms);
  * returns the status, the body in *body (xfree) unless body is NULL. */
+/* Waits up to timeout_ms for *v to reach at least `want`; returns its value. */
+static int wait_count(_Atomic int *v, int want, int timeout_ms)
+{
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    while (atomic_load(v) < want && time_mono_ms() < deadline)
+        time_sleep_ms(5);
+    return atomic_load(v);
+}
+
 static int read_resp(int fd, int timeout_ms, char **body, size_t *blen)
 {
     struct strbuf sb;
@@ -346,10 +355,7 @@ static void test_group_of_parked_requests(void **state)
     int fds[N];
     for (int i = 0; i < N; i++)
         fds[i] = send_get(port, "/park");
-    int64_t deadline = time_mono_ms() + 5000;
-    while (atomic_load(&g_nparked) < N && time_mono_ms() < deadline)
-        time_sleep_ms(5);
-    assert_int_equal(atomic_load(&g_nparked), N);
+    assert_int_equal(wait_count(&g_nparked, N, 5000), N);
     assert_int_equal(get(port, "/ping", 2000), 200); /* the loop is free */
     resume_all_parked();
     for (int i = 0; i < N; i++)
@@ -380,10 +386,7 @@ static void test_stream_arrives_whole(void **state)
     assert_int_equal(read_resp(b, 5000, &body, &len), 200);
     assert_int_equal(len, 7 * 1024);
     xfree(body);
-    int64_t deadline = time_mono_ms() + 2000;
-    while (atomic_load(&g_streams_freed) < before + 2 && time_mono_ms() < deadline)
-        time_sleep_ms(5);
-    assert_int_equal(atomic_load(&g_streams_freed), before + 2);
+    assert_int_equal(wait_count(&g_streams_freed, before + 2, 2000), before + 2);
     http_server_stop(&s);
 }
 
@@ -399,10 +402,7 @@ static void test_stream_client_leaves(void **state)
     char buf[4096];
     assert_true(read(fd, buf, sizeof(buf)) > 0);
     close(fd);
-    int64_t deadline = time_mono_ms() + 5000;
-    while (atomic_load(&g_streams_freed) == before && time_mono_ms() < deadline)
-        time_sleep_ms(10);
-    assert_int_equal(atomic_load(&g_streams_freed), before + 1);
+    assert_int_equal(wait_count(&g_streams_freed, before + 1, 5000), before + 1);
     assert_int_equal(get(port, "/ping", 2000), 200);
     http_server_stop(&s);
 }
