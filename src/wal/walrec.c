@@ -225,7 +225,8 @@ struct dict {
      * found by their (offset, length) here without hashing their bytes. */
     struct dict_ref *cache;
     size_t cache_cap;
-    uint32_t gen; /* one per dict_build call: no clearing between columns */
+    uint32_t gen;  /* one per dict_build call: no clearing between columns */
+    uint64_t seed; /* of the slot hash, one per encode call (dict_init) */
     uint32_t small_slots[2 * DICT_SMALL];
     struct bstr small_ents[DICT_SMALL / 2];
     uint16_t small_idx[DICT_SMALL];
@@ -244,6 +245,10 @@ static void dict_init(struct dict *d)
     d->cache_cap = 0; /* repeated strings never pay for clearing it */
     d->gen = 0;
     d->n = 0;
+    /* The tables live for one encode call: a seed from the clock and the
+     * (randomised) stack address keeps values chosen by clients from
+     * aiming at them. The output does not depend on it (first-seen order). */
+    d->seed = hash_mix64((uint64_t)time_mono_ns() ^ (uint64_t)(uintptr_t)d);
 }
 
 /* Makes *arr (now *cap elements, `inline_arr` if not yet grown) hold at
@@ -310,10 +315,7 @@ static bool dict_build(struct dict *d, const struct batch *b, const struct batch
         d->gen = 0;
     }
     uint32_t gen = ++d->gen; /* never 0, the cleared value */
-    /* The table lives for this call only: a seed from the clock and the
-     * (randomised) stack address keeps values chosen by clients from aiming
-     * at it. The output does not depend on it (first-seen order). */
-    uint64_t seed = hash_mix64((uint64_t)time_mono_ns() ^ (uint64_t)(uintptr_t)d ^ gen);
+    uint64_t seed = d->seed ^ gen;
     d->n = 0;
     size_t k = 0;
     for (size_t r = 0; r < nrows; r++) {
